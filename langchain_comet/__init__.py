@@ -1,0 +1,5 @@
+"""Log everything a LangChain 1.x application does to Comet."""
+
+from langchain_comet.handler import CometCallbackHandler
+
+__all__ = ["CometCallbackHandler"]

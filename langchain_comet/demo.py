@@ -1,0 +1,290 @@
+"""A small LangChain application, run offline through the handler, for ``langchain-comet demo``.
+
+Every model here is one of langchain_core's deterministic fakes, so the demo needs no
+network and no API key, yet it exercises what a real application does: a batched LCEL
+chain, a chat model calling a tool in an agent loop, retrieval, streaming, a failing tool
+and a custom event. The archive it writes is the one ``comet upload`` would send.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks.manager import dispatch_custom_event
+from langchain_core.documents import Document
+from langchain_core.language_models import FakeListLLM
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableLambda,
+    RunnablePassthrough,
+    chain,
+)
+from langchain_core.tools import tool
+
+from langchain_comet.handler import CometCallbackHandler
+from langchain_comet.sink import archive_path
+
+logger = logging.getLogger("langchain_comet.demo")
+
+
+class DemoError(RuntimeError):
+    """The demo could not produce its archive (bad directory, archive not written)."""
+
+
+DEMO_NAME = "langchain-comet demo"
+DEMO_TAGS = ["demo"]
+SESSION = {"session_id": "demo-session"}
+CHAT_MODEL_NAME = "demo-chat"
+
+QUESTIONS = [
+    "What does LCEL stand for?",
+    "Why log LangChain runs to Comet?",
+    "What is an offline experiment?",
+]
+ANSWERS = [
+    "LCEL is the LangChain Expression Language: runnables composed with the | operator.",
+    "To see every prompt, answer, token count, latency and error of the application.",
+    "An experiment saved as a zip archive that `comet upload` sends to Comet later.",
+]
+
+KNOWLEDGE_BASE = [
+    Document(
+        id="kb-1",
+        page_content="CometCallbackHandler records every LangChain run as a node of a run tree.",
+        metadata={"source": "handler.md"},
+    ),
+    Document(
+        id="kb-2",
+        page_content="Without a Comet API key the handler logs offline to a zip archive.",
+        metadata={"source": "offline.md"},
+    ),
+    Document(
+        id="kb-3",
+        page_content="Upload an offline archive later with the command comet upload.",
+        metadata={"source": "offline.md"},
+    ),
+    Document(
+        id="kb-4",
+        page_content="Chat model runs carry token usage: input, output and total tokens.",
+        metadata={"source": "tokens.md"},
+    ),
+    Document(
+        id="kb-5",
+        page_content="A failing tool is recorded as a run with status error and its traceback.",
+        metadata={"source": "errors.md"},
+    ),
+    Document(
+        id="kb-6",
+        page_content="flush_tracker(finish=True) ends the experiment and writes the archive.",
+        metadata={"source": "handler.md"},
+    ),
+]
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9_]+", text.lower()) if len(w) > 2}
+
+
+class KeywordRetriever(BaseRetriever):
+    """Ranks in-memory documents by words shared with the query: retrieval without a vector DB."""
+
+    documents: list[Document]
+    k: int = 2
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        wanted = _words(query)
+        scored = [(len(wanted & _words(doc.page_content)), doc) for doc in self.documents]
+        ranked = sorted((pair for pair in scored if pair[0] > 0), key=lambda p: -p[0])
+        return [doc for _, doc in ranked[: self.k]]
+
+
+def format_docs(docs: list[Document], config: RunnableConfig) -> str:
+    """Joins the retrieved documents into the prompt's context and reports which they were."""
+    dispatch_custom_event(
+        "docs_retrieved",
+        {"count": len(docs), "ids": [doc.id for doc in docs]},
+        config=config,
+    )
+    return "\n".join(f"[{doc.metadata.get('source')}] {doc.page_content}" for doc in docs)
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    return f"It is 21 degrees and sunny in {city}."
+
+
+@tool
+def divide(a: float, b: float) -> float:
+    """Divide a by b."""
+    return a / b
+
+
+def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
+    return UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+    )
+
+
+def _chat_model(*replies: AIMessage) -> GenericFakeChatModel:
+    """A scripted chat model: each call answers with the next reply."""
+    return GenericFakeChatModel(messages=iter(replies))
+
+
+def _reply(content: str, input_tokens: int, output_tokens: int, **kwargs: Any) -> AIMessage:
+    return AIMessage(
+        content=content,
+        usage_metadata=_usage(input_tokens, output_tokens),
+        response_metadata={"model_name": CHAT_MODEL_NAME},
+        **kwargs,
+    )
+
+
+def build_qa_chain() -> Runnable[dict[str, str], str]:
+    """The classic LCEL pipeline: prompt, completion model, parser."""
+    prompt = PromptTemplate.from_template("Answer in one sentence.\nQuestion: {question}\nAnswer:")
+    return prompt | FakeListLLM(responses=ANSWERS) | StrOutputParser()
+
+
+def build_agent() -> Runnable[str, str]:
+    """A hand-written tool-calling loop: model, tool, model again, all in one trace."""
+    model = _chat_model(
+        _reply(
+            "",
+            24,
+            12,
+            tool_calls=[
+                {
+                    "name": "get_weather",
+                    "args": {"city": "Paris"},
+                    "id": "call_1",
+                    "type": "tool_call",
+                }
+            ],
+        ),
+        _reply("It is 21 degrees and sunny in Paris, a fine day for a walk.", 48, 15),
+    )
+    tools = {"get_weather": get_weather}
+
+    @chain
+    def weather_agent(question: str) -> str:
+        messages: list[BaseMessage] = [
+            SystemMessage("You answer weather questions using the get_weather tool."),
+            HumanMessage(question),
+        ]
+        reply = model.invoke(messages)
+        messages.append(reply)
+        for call in reply.tool_calls:
+            messages.append(tools[call["name"]].invoke(call))
+        return model.invoke(messages).text
+
+    return weather_agent
+
+
+def build_rag_chain() -> Runnable[str, str]:
+    """Retrieval-augmented answering over the in-memory knowledge base."""
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "Answer from the context only.\n\nContext:\n{context}"),
+            ("human", "{question}"),
+        ]
+    )
+    model = _chat_model(
+        _reply(
+            "Without an API key it writes a zip archive; send it later with comet upload.", 71, 19
+        )
+    )
+    retriever = KeywordRetriever(documents=KNOWLEDGE_BASE)
+    context = (retriever | RunnableLambda(format_docs)).with_config(run_name="context")
+    return (
+        {"context": context, "question": RunnablePassthrough()} | prompt | model | StrOutputParser()
+    )
+
+
+def build_streaming_chain() -> Runnable[dict[str, str], str]:
+    """A chat chain meant to be consumed chunk by chunk."""
+    prompt = ChatPromptTemplate.from_messages([("human", "Write a haiku about {topic}.")])
+    model = _chat_model(
+        _reply(
+            "Runs nest like branches\ntokens fall as autumn leaves\nthe archive keeps all", 14, 17
+        )
+    )
+    return prompt | model | StrOutputParser()
+
+
+def run_demo(
+    offline_directory: str | None = None, project_name: str = "langchain-comet-demo"
+) -> Path:
+    """Run the demo application through a fresh offline handler; return the archive written.
+
+    Without ``offline_directory`` comet_ml's own default applies
+    (``COMET_OFFLINE_DIRECTORY``, else ``.cometml-runs``), as for any offline user.
+    """
+    # comet_ml's multi-line summary at experiment end would drown the demo's own output.
+    os.environ.setdefault("COMET_DISPLAY_SUMMARY_LEVEL", "0")
+    try:
+        handler = CometCallbackHandler(
+            project_name=project_name,
+            tags=DEMO_TAGS,
+            name=DEMO_NAME,
+            online=False,
+            offline_directory=offline_directory,
+        )
+    except Exception as exc:  # comet_ml rejects the directory with its own exception types
+        raise DemoError(f"cannot start the offline experiment: {exc}") from exc
+    path = archive_path(handler.experiment)
+    if path is None:  # online=False always gives an offline experiment
+        raise DemoError("the demo's experiment is not an offline experiment")
+    callbacks: list[Any] = [handler]
+
+    answers = build_qa_chain().batch(
+        [{"question": q} for q in QUESTIONS],
+        config={"callbacks": callbacks, "run_name": "qa", "tags": ["batch"]},
+    )
+    logger.info("demo: answered a batch of %d questions with an LCEL chain", len(answers))
+
+    forecast = build_agent().invoke(
+        "What's the weather in Paris?",
+        config={"callbacks": callbacks, "run_name": "weather_agent", "metadata": SESSION},
+    )
+    logger.info("demo: the agent called get_weather and answered: %s", forecast)
+
+    rag_chain = build_rag_chain()
+    rag_answer = rag_chain.invoke(
+        "How do I upload an offline archive without an API key?",
+        config={"callbacks": callbacks, "run_name": "rag", "metadata": SESSION},
+    )
+    logger.info("demo: retrieval-augmented answer: %s", rag_answer)
+
+    chunks = list(
+        build_streaming_chain().stream(
+            {"topic": "tracing"}, config={"callbacks": callbacks, "run_name": "haiku"}
+        )
+    )
+    logger.info("demo: streamed a haiku in %d chunks", len(chunks))
+
+    try:
+        divide.invoke({"a": 1, "b": 0}, config={"callbacks": callbacks, "metadata": SESSION})
+    except ZeroDivisionError as exc:
+        logger.info("demo: the divide tool failed as intended (%s); the archive records it", exc)
+
+    handler.flush_tracker(langchain_asset=rag_chain, finish=True)
+    if not path.is_file():
+        raise DemoError(f"comet_ml did not write the archive {path} (see the warnings above)")
+    return path.resolve()

@@ -1,0 +1,641 @@
+"""``CometCallbackHandler``: LangChain events in, nothing else.
+
+Each callback bumps the seed's counters, captures its arguments with two clock readings
+and hands them to the session's background worker. Serialization, metrics and every
+comet_ml call happen there, so the application pays for an enqueue, not for logging.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+from langchain_core.agents import AgentAction, AgentFinish
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
+
+from langchain_comet import assets
+from langchain_comet.failures import Failures
+from langchain_comet.metrics import CustomMetrics
+from langchain_comet.runs import COUNTERS, Event, TreeSettings
+from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
+from langchain_comet.session import Session
+from langchain_comet.sink import (
+    DEFAULT_MODEL_NAME,
+    CometSink,
+    ExperimentSettings,
+    create_experiment,
+)
+
+logger = logging.getLogger("langchain_comet")
+
+VISUALIZATION_STYLES = ("dep", "ent", "span")
+# flush_tracker's seed defaults; on reset they mean "not given", so earlier settings stay.
+_FLUSH_DEFAULT_TASK_TYPE = "inference"
+_FLUSH_DEFAULT_PROJECT = "comet-langchain-demo"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_I = {name: i for i, name in enumerate(COUNTERS)}
+
+
+def _bumps(*names: str) -> tuple[int, ...]:
+    return tuple(_I[name] for name in ("step", *names))
+
+
+# Which counters each callback moves, as the seed handler moved them.
+_LLM_START = _bumps("llm_starts", "starts")
+_LLM_TOKEN = _bumps("llm_streams")
+_LLM_END = _bumps("llm_ends", "ends")
+_CHAIN_START = _bumps("chain_starts", "starts")
+_CHAIN_END = _bumps("chain_ends", "ends")
+_TOOL_START = _bumps("tool_starts", "starts")
+_TOOL_END = _bumps("tool_ends", "ends")
+_START = _bumps("starts")
+_END = _bumps("ends")
+_ERROR = _bumps("errors")
+_TEXT = _bumps("text_ctr")
+_AGENT_END = _bumps("agent_ends", "ends")
+_STEP = _bumps()
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R | None]:
+    """Never let a failure inside the handler reach the application (SPEC §5)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        self: CometCallbackHandler = args[0]  # type: ignore[assignment]
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            if self.raise_error:
+                raise
+            self._failures.report(method.__name__, exc)
+            return None
+
+    return wrapper
+
+
+class CometCallbackHandler(BaseCallbackHandler):
+    """Logs everything a LangChain application does to a Comet experiment.
+
+    A drop-in successor of ``langchain_community.callbacks.CometCallbackHandler``: the
+    same nine parameters in the same order, the same methods and Comet artifacts, plus a
+    run tree, chat messages, tokens, latency and errors. Without a Comet API key it
+    writes an offline archive that ``comet upload`` can send later.
+    """
+
+    # We only enqueue, so LangChain can call us on the event loop instead of hopping to a
+    # thread pool for every event of an async run.
+    run_inline = True
+    # The seed's flag; LangChain 1.x no longer reads it, kept so existing code that does works.
+    always_verbose = False
+
+    def __init__(
+        self,
+        task_type: str | None = "inference",
+        workspace: str | None = None,
+        project_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        name: str | None = None,
+        visualizations: list[str] | None = None,
+        complexity_metrics: bool = False,
+        custom_metrics: CustomMetrics | None = None,
+        stream_logs: bool = True,
+        *,
+        experiment: Any = None,
+        online: bool | None = None,
+        offline_directory: str | None = None,
+        spacy_model: Any = None,
+        max_text_chars: int | None = DEFAULT_MAX_TEXT_CHARS,
+        raise_error: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_config(tags, visualizations, custom_metrics, max_text_chars)
+        self.task_type = task_type
+        self.workspace = workspace
+        self.project_name = project_name
+        self.tags = list(tags) if tags else None
+        self.name = name
+        self.visualizations = list(visualizations) if visualizations else None
+        self.complexity_metrics = complexity_metrics
+        self.custom_metrics = custom_metrics
+        self.stream_logs = stream_logs
+        self.spacy_model = spacy_model
+        self.max_text_chars = max_text_chars
+        self._failures = Failures(raise_error)
+        self._settings = ExperimentSettings(
+            task_type=task_type,
+            workspace=workspace,
+            project_name=project_name,
+            tags=self.tags,
+            name=name,
+            online=online,
+            offline_directory=offline_directory,
+        )
+        self._lock = threading.Lock()
+        self._counters = [0] * len(COUNTERS)
+        settings = self._settings
+        self._session = Session(
+            CometSink(experiment if experiment is not None else create_experiment(settings)),
+            self._tree_settings(),
+            self._failures,
+            new_sink=lambda: CometSink(create_experiment(settings)),
+        )
+        weakref.finalize(self, self._session.close).atexit = False
+
+    @property
+    def experiment(self) -> Any:
+        """The comet_ml experiment records go to now (a new one after ``reset``)."""
+        return self._session.sink.experiment
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def raise_error(self) -> bool:
+        """LangChain's flag: propagate the handler's own failures instead of logging them."""
+        return self._failures.raise_error
+
+    @raise_error.setter
+    def raise_error(self, value: bool) -> None:
+        self._failures.raise_error = value
+
+    def _tree_settings(self) -> TreeSettings:
+        return TreeSettings(
+            stream_logs=self.stream_logs,
+            complexity_metrics=self.complexity_metrics,
+            custom_metrics=self.custom_metrics,
+            max_chars=self.max_text_chars,
+        )
+
+    # -- counters -----------------------------------------------------------------------
+
+    def get_custom_callback_meta(self) -> dict[str, Any]:
+        """The seed's counters: step, starts, ends, errors, text_ctr and per-kind counts."""
+        with self._lock:
+            return dict(zip(COUNTERS, self._counters, strict=True))
+
+    def reset_callback_meta(self) -> None:
+        """Zero the counters."""
+        with self._lock:
+            self._counters = [0] * len(COUNTERS)
+
+    # -- the hot path -------------------------------------------------------------------
+
+    def _emit(
+        self,
+        action: str,
+        bumps: tuple[int, ...],
+        run_id: UUID | None,
+        parent_run_id: UUID | None,
+        data: dict[str, Any],
+    ) -> None:
+        if self._failures.raise_error:
+            self._failures.raise_pending()
+        with self._lock:
+            counters = self._counters
+            for index in bumps:
+                counters[index] += 1
+            snapshot = tuple(counters)
+        self._session.submit(
+            Event(action, run_id, parent_run_id, snapshot, time.time(), time.perf_counter(), data)
+        )
+
+    @_guarded
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when LLM starts."""
+        self._emit(
+            "on_llm_start",
+            _LLM_START,
+            run_id,
+            parent_run_id,
+            _start_data(serialized, tags, metadata, kwargs, prompts=list(prompts)),
+        )
+
+    @_guarded
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when a chat model starts; messages keep their roles."""
+        self._emit(
+            "on_chat_model_start",
+            _LLM_START,
+            run_id,
+            parent_run_id,
+            _start_data(serialized, tags, metadata, kwargs, messages=[list(m) for m in messages]),
+        )
+
+    @_guarded
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when LLM generates a new token."""
+        self._emit("on_llm_new_token", _LLM_TOKEN, run_id, parent_run_id, {"token": token})
+
+    @_guarded
+    def on_llm_end(
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when LLM ends running."""
+        self._emit("on_llm_end", _LLM_END, run_id, parent_run_id, {"response": response})
+
+    @_guarded
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when LLM errors."""
+        self._emit("on_llm_error", _ERROR, run_id, parent_run_id, {"error": error})
+
+    @_guarded
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any],
+        inputs: dict[str, Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when chain starts running."""
+        self._emit(
+            "on_chain_start",
+            _CHAIN_START,
+            run_id,
+            parent_run_id,
+            _start_data(serialized, tags, metadata, kwargs, inputs=_snapshot(inputs)),
+        )
+
+    @_guarded
+    def on_chain_end(
+        self,
+        outputs: dict[str, Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when chain ends running."""
+        data = {"outputs": _snapshot(outputs)}
+        if "inputs" in kwargs:
+            data["inputs"] = _snapshot(kwargs["inputs"])
+        self._emit("on_chain_end", _CHAIN_END, run_id, parent_run_id, data)
+
+    @_guarded
+    def on_chain_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when chain errors."""
+        data: dict[str, Any] = {"error": error}
+        if "inputs" in kwargs:
+            data["inputs"] = _snapshot(kwargs["inputs"])
+        self._emit("on_chain_error", _ERROR, run_id, parent_run_id, data)
+
+    @_guarded
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when tool starts running."""
+        self._emit(
+            "on_tool_start",
+            _TOOL_START,
+            run_id,
+            parent_run_id,
+            _start_data(
+                serialized, tags, metadata, kwargs, input_str=input_str, inputs=_snapshot(inputs)
+            ),
+        )
+
+    @_guarded
+    def on_tool_end(
+        self,
+        output: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when tool ends running."""
+        self._emit("on_tool_end", _TOOL_END, run_id, parent_run_id, {"output": output})
+
+    @_guarded
+    def on_tool_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when tool errors."""
+        self._emit("on_tool_error", _ERROR, run_id, parent_run_id, {"error": error})
+
+    @_guarded
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when the Retriever starts running."""
+        self._emit(
+            "on_retriever_start",
+            _START,
+            run_id,
+            parent_run_id,
+            _start_data(serialized, tags, metadata, kwargs, query=query),
+        )
+
+    @_guarded
+    def on_retriever_end(
+        self,
+        documents: Sequence[Document],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when Retriever ends running."""
+        self._emit("on_retriever_end", _END, run_id, parent_run_id, {"documents": list(documents)})
+
+    @_guarded
+    def on_retriever_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when Retriever errors."""
+        self._emit("on_retriever_error", _ERROR, run_id, parent_run_id, {"error": error})
+
+    @_guarded
+    def on_text(
+        self,
+        text: str,
+        *,
+        run_id: UUID | None = None,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run on arbitrary text (a chain's verbose output)."""
+        self._emit("on_text", _TEXT, run_id, parent_run_id, {"text": text})
+
+    @_guarded
+    def on_agent_action(
+        self,
+        action: AgentAction,
+        *,
+        run_id: UUID | None = None,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run on agent action."""
+        self._emit("on_agent_action", _TOOL_START, run_id, parent_run_id, {"action": action})
+
+    @_guarded
+    def on_agent_finish(
+        self,
+        finish: AgentFinish,
+        *,
+        run_id: UUID | None = None,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run when agent ends running."""
+        self._emit("on_agent_finish", _AGENT_END, run_id, parent_run_id, {"finish": finish})
+
+    @_guarded
+    def on_retry(
+        self,
+        retry_state: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run on a retry event."""
+        # tenacity reuses the state object for the next attempt, so read it now.
+        outcome = getattr(retry_state, "outcome", None)
+        error = outcome.exception() if getattr(outcome, "failed", False) else None  # type: ignore[union-attr]
+        data = {"attempt": getattr(retry_state, "attempt_number", None), "error": error}
+        self._emit("on_retry", _STEP, run_id, parent_run_id, data)
+
+    @_guarded
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Record a custom event on the run that dispatched it."""
+        self._emit("on_custom_event", _STEP, run_id, None, {"name": name, "data": _snapshot(data)})
+
+    # -- flushing -----------------------------------------------------------------------
+
+    def flush_tracker(
+        self,
+        langchain_asset: Any = None,
+        task_type: str | None = "inference",
+        workspace: str | None = None,
+        project_name: str | None = "comet-langchain-demo",
+        tags: Sequence[str] | None = None,
+        name: str | None = None,
+        visualizations: list[str] | None = None,
+        complexity_metrics: bool = False,
+        custom_metrics: CustomMetrics | None = None,
+        finish: bool = False,
+        reset: bool = False,
+    ) -> None:
+        """Log the session so far, end the experiment if ``finish``, start anew if ``reset``.
+
+        Waits until all deferred work is done. Everything recorded after a flush goes
+        into the next session table. ``reset`` keeps every earlier setting not given anew.
+        """
+        if reset:
+            _check_config(tags, visualizations, custom_metrics, self.max_text_chars)
+        try:
+            model = self._describe_asset(langchain_asset) if langchain_asset is not None else None
+            if reset:
+                self._apply_reset(
+                    task_type,
+                    workspace,
+                    project_name,
+                    tags,
+                    name,
+                    visualizations,
+                    complexity_metrics,
+                    custom_metrics,
+                )
+            self._session.flush(
+                model=model,
+                finish=finish,
+                reset=reset,
+                tree_settings=self._tree_settings() if reset else None,
+            )
+            if reset:
+                self.reset_callback_meta()
+            self._failures.raise_pending()
+        except Exception as exc:
+            if self.raise_error:
+                raise
+            self._failures.report("flush_tracker", exc)
+
+    def _describe_asset(self, asset: Any) -> tuple[dict[str, Any], Any, str]:
+        return (
+            assets.model_parameters(asset, self.max_text_chars),
+            assets.describe(asset, self.max_text_chars),
+            self.name or DEFAULT_MODEL_NAME,
+        )
+
+    def _apply_reset(
+        self,
+        task_type: str | None,
+        workspace: str | None,
+        project_name: str | None,
+        tags: Sequence[str] | None,
+        name: str | None,
+        visualizations: list[str] | None,
+        complexity_metrics: bool,
+        custom_metrics: CustomMetrics | None,
+    ) -> None:
+        if task_type and task_type != _FLUSH_DEFAULT_TASK_TYPE:
+            self.task_type = task_type
+        if project_name and (project_name != _FLUSH_DEFAULT_PROJECT or not self.project_name):
+            self.project_name = project_name
+        self.workspace = workspace or self.workspace
+        self.tags = list(tags) if tags else self.tags
+        self.name = name or self.name
+        self.visualizations = list(visualizations) if visualizations else self.visualizations
+        self.complexity_metrics = complexity_metrics or self.complexity_metrics
+        self.custom_metrics = custom_metrics or self.custom_metrics
+        self._settings.task_type = self.task_type
+        self._settings.workspace = self.workspace
+        self._settings.project_name = self.project_name
+        self._settings.tags = self.tags
+        self._settings.name = self.name
+
+
+def _check_config(
+    tags: Sequence[str] | None,
+    visualizations: Sequence[str] | None,
+    custom_metrics: Any,
+    max_text_chars: int | None,
+) -> None:
+    """Fail fast, at construction, on settings that could only fail later (SPEC §5)."""
+    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+        raise TypeError(f"tags must be a list of strings, got {tags!r}")
+    if visualizations is not None:
+        unknown = [v for v in visualizations if v not in VISUALIZATION_STYLES]
+        if isinstance(visualizations, str) or unknown:
+            raise ValueError(
+                f"unknown visualization style(s) {unknown or visualizations!r}; "
+                f"choose from {list(VISUALIZATION_STYLES)}"
+            )
+    if custom_metrics is not None and not callable(custom_metrics):
+        raise TypeError(
+            "custom_metrics must be a callable (generation, prompt_idx, gen_idx) -> dict, "
+            f"got {type(custom_metrics).__name__}"
+        )
+    if max_text_chars is not None and (
+        isinstance(max_text_chars, bool)
+        or not isinstance(max_text_chars, int)
+        or max_text_chars < 1
+    ):
+        raise ValueError(f"max_text_chars must be a positive int or None, got {max_text_chars!r}")
+
+
+def _start_data(
+    serialized: Any,
+    tags: list[str] | None,
+    metadata: Mapping[str, Any] | None,
+    kwargs: Mapping[str, Any],
+    **data: Any,
+) -> dict[str, Any]:
+    data["serialized"] = serialized
+    data["tags"] = list(tags) if tags else None
+    data["metadata"] = dict(metadata) if metadata else None
+    data["name"] = kwargs.get("name")
+    data["run_type"] = kwargs.get("run_type")
+    data["invocation_params"] = kwargs.get("invocation_params")
+    return data
+
+
+def _snapshot(value: Any) -> Any:
+    """A shallow copy of a mapping or list, so later mutation by the app cannot rewrite it."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return value

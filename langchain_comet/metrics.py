@@ -1,0 +1,106 @@
+"""Readability and user-defined metrics of generated text, and their Comet summaries.
+
+Everything here runs on the background worker, never on the application's thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+# The seed handler's sixteen textstat scores, in its order.
+COMPLEXITY_METRICS = (
+    "flesch_reading_ease",
+    "flesch_kincaid_grade",
+    "smog_index",
+    "coleman_liau_index",
+    "automated_readability_index",
+    "dale_chall_readability_score",
+    "difficult_words",
+    "linsear_write_formula",
+    "gunning_fog",
+    "text_standard",
+    "fernandez_huerta",
+    "szigriszt_pazos",
+    "gutierrez_polini",
+    "crawford",
+    "gulpease_index",
+    "osman",
+)
+# A grade label such as "7th and 8th grade": kept as text, never summarised.
+TEXT_METRICS = frozenset({"text_standard"})
+SUMMARY_STATS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
+
+CustomMetrics = Callable[[Any, int, int], Mapping[str, Any]]
+
+
+class MetricsError(ValueError):
+    """A user's ``custom_metrics`` returned something that is not metrics."""
+
+
+def complexity_metrics(text: str) -> dict[str, float | str | None]:
+    """The seed's sixteen readability scores of ``text``; ``None`` where undefined."""
+    import textstat  # imported on first use: it is slow to import and often unused
+
+    scores: dict[str, float | str | None] = {}
+    blank = not text.strip()
+    for name in COMPLEXITY_METRICS:
+        if blank:
+            scores[name] = None
+            continue
+        value = getattr(textstat, name)(text)
+        scores[name] = value if name in TEXT_METRICS else finite_or_none(value)
+    return scores
+
+
+def custom_metrics(
+    fn: CustomMetrics, generation: Any, prompt_idx: int, gen_idx: int
+) -> dict[str, float]:
+    """Call the user's ``custom_metrics`` as the seed did and check what it returns."""
+    result = fn(generation, prompt_idx, gen_idx)
+    if result is None:
+        return {}
+    if not isinstance(result, Mapping):
+        raise MetricsError(
+            f"custom_metrics must return a dict of name -> number, got {type(result).__name__}"
+        )
+    metrics: dict[str, float] = {}
+    for key, value in result.items():
+        number = finite_or_none(value)
+        if number is None:
+            raise MetricsError(
+                f"custom_metrics returned {value!r} for {key!r}; expected a finite number"
+            )
+        metrics[str(key)] = number
+    return metrics
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per-metric ``count, mean, std, min, 25%, 50%, 75%, max`` over ``rows``.
+
+    The seed logged ``DataFrame.describe()``; this keeps its statistics and names but
+    leaves out text and missing values, so nothing that is not a finite number reaches Comet.
+    """
+    import pandas as pd
+
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            number = finite_or_none(value)
+            if number is not None:
+                columns.setdefault(key, []).append(number)
+    summary: dict[str, dict[str, float]] = {}
+    for key, values in columns.items():
+        described = pd.Series(values, dtype="float64").describe()
+        stats = {stat: finite_or_none(described.get(stat)) for stat in SUMMARY_STATS}
+        summary[key] = {stat: value for stat, value in stats.items() if value is not None}
+    return summary

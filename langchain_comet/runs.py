@@ -1,0 +1,643 @@
+"""The run tree: LangChain events in, one record per run out.
+
+Every event carries LangChain's ``run_id`` and ``parent_run_id``; records are joined by
+those ids, never by arrival order, so threads, ``batch`` and asyncio interleave freely.
+Only runs still open are held in memory: a finished run is handed to the writer at once
+and a trace's state is released when its root ends.
+
+This module runs on the background worker only; the handler never calls it directly.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, Generation, LLMResult
+
+from langchain_comet import metrics, usage
+from langchain_comet.failures import Failures
+from langchain_comet.serialize import JSON, message_to_dict, render_messages, to_json, truncate
+
+# The seed's counters, in the order ``get_custom_callback_meta`` returns them.
+COUNTERS = (
+    "step",
+    "starts",
+    "ends",
+    "errors",
+    "text_ctr",
+    "chain_starts",
+    "chain_ends",
+    "llm_starts",
+    "llm_ends",
+    "llm_streams",
+    "tool_starts",
+    "tool_ends",
+    "agent_ends",
+)
+# Metadata keys LangGraph and peers use to name a conversation.
+SESSION_KEYS = ("session_id", "thread_id", "conversation_id")
+# Retries, custom events and texts attached to one run; past this they are only counted.
+MAX_EVENTS_PER_RUN = 100
+LLM_RUN_TYPES = frozenset({"llm", "chat_model"})
+
+
+@dataclass(slots=True)
+class Event:
+    """One callback, captured on the application's thread with the counters at that moment."""
+
+    action: str
+    run_id: UUID | None
+    parent_run_id: UUID | None
+    counters: tuple[int, ...]
+    wall: float
+    perf: float
+    data: dict[str, Any]
+
+    @property
+    def step(self) -> int:
+        return self.counters[0]
+
+
+class RecordWriter(Protocol):
+    """Where records go: the sink, which alone talks to comet_ml."""
+
+    def text(self, text: str, metadata: dict[str, JSON], step: int) -> None: ...
+
+    def metrics(
+        self, values: Mapping[str, float], step: int, prefix: str | None = None
+    ) -> None: ...
+
+    def run(self, record: dict[str, JSON]) -> None: ...
+
+    def row(self, row: dict[str, JSON]) -> None: ...
+
+    def action(self, record: dict[str, JSON]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Run:
+    run_id: UUID
+    parent_run_id: UUID | None
+    trace_id: UUID
+    run_type: str
+    name: str
+    start_wall: float | None
+    start_perf: float | None
+    inputs: JSON
+    tags: JSON
+    metadata: Mapping[str, Any]
+    invocation_params: Mapping[str, Any]
+    # One prompt text per batch index, for the session table.
+    prompts: list[str] = field(default_factory=list)
+    first_token_perf: float | None = None
+    tokens_streamed: int = 0
+    events: list[JSON] = field(default_factory=list)
+    dropped_events: int = 0
+
+
+@dataclass(slots=True)
+class TreeSettings:
+    stream_logs: bool = True
+    complexity_metrics: bool = False
+    custom_metrics: metrics.CustomMetrics | None = None
+    max_chars: int | None = None
+
+
+def iso(wall: float | None) -> str | None:
+    return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
+
+
+def error_info(error: BaseException) -> dict[str, JSON]:
+    """``type, message, traceback`` of an exception, as the run record stores it."""
+    cls = type(error)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    try:
+        message = str(error)
+    except Exception as exc:  # a hostile __str__ must not cost the record
+        message = f"<unprintable {cls.__qualname__}: {type(exc).__name__}>"
+    return {
+        "type": name,
+        "message": message,
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+class RunTree:
+    """Turns events into run records, session rows, text samples, metrics and actions."""
+
+    def __init__(self, writer: RecordWriter, settings: TreeSettings, failures: Failures) -> None:
+        self.writer = writer
+        self.settings = settings
+        self.failures = failures
+        self._open: dict[UUID, _Run] = {}
+        self._handlers: dict[str, Callable[[Event], None]] = {
+            "on_llm_start": self._llm_start,
+            "on_chat_model_start": self._chat_model_start,
+            "on_chain_start": self._chain_start,
+            "on_tool_start": self._tool_start,
+            "on_retriever_start": self._retriever_start,
+            "on_llm_new_token": self._new_token,
+            "on_llm_end": self._llm_end,
+            "on_chain_end": self._chain_end,
+            "on_tool_end": self._tool_end,
+            "on_retriever_end": self._retriever_end,
+            "on_llm_error": self._error,
+            "on_chain_error": self._error,
+            "on_tool_error": self._error,
+            "on_retriever_error": self._error,
+            "on_text": self._text,
+            "on_agent_action": self._agent_action,
+            "on_agent_finish": self._agent_finish,
+            "on_retry": self._retry,
+            "on_custom_event": self._custom_event,
+        }
+
+    @property
+    def open_runs(self) -> int:
+        return len(self._open)
+
+    def apply(self, event: Event) -> None:
+        self._handlers[event.action](event)
+
+    def close(self, wall: float, perf: float) -> None:
+        """Write the runs still open (the process is ending) as incomplete."""
+        for run in list(self._open.values()):
+            self._finish(run, wall, perf, status="incomplete", outputs=None, error=None)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _json(self, value: Any) -> JSON:
+        return to_json(value, self.settings.max_chars)
+
+    def _text_of(self, value: str) -> str:
+        return truncate(value, self.settings.max_chars)
+
+    def _ids(self, event: Event, run: _Run | None = None) -> dict[str, JSON]:
+        ids: dict[str, JSON] = {
+            "run_id": str(event.run_id) if event.run_id else None,
+            "parent_run_id": str(event.parent_run_id) if event.parent_run_id else None,
+        }
+        if run is not None:
+            ids["trace_id"] = str(run.trace_id)
+        return ids
+
+    def _stream(self, text: Any, event: Event, run: _Run | None, **extra: JSON) -> None:
+        if not self.settings.stream_logs or not isinstance(text, str):
+            return
+        metadata: dict[str, JSON] = {"action": event.action, **self._ids(event, run), **extra}
+        self.writer.text(self._text_of(text), metadata, event.step)
+
+    def _record_action(self, event: Event, run: _Run | None, **content: JSON) -> None:
+        record: dict[str, JSON] = {"action": event.action, **self._ids(event, run)}
+        if run is not None:
+            record["name"] = run.name
+        record.update(zip(COUNTERS, event.counters, strict=True))
+        record.update(content)
+        self.writer.action(record)
+
+    def _open_run(self, event: Event, run_type: str, inputs: JSON) -> _Run:
+        data = event.data
+        run_id = event.run_id
+        assert run_id is not None  # every start callback carries one
+        parent = self._open.get(event.parent_run_id) if event.parent_run_id else None
+        # A parent this handler never saw (ignored, or another handler's) roots the trace.
+        trace_id = parent.trace_id if parent is not None else event.parent_run_id or run_id
+        metadata = data.get("metadata") or {}
+        run = _Run(
+            run_id=run_id,
+            parent_run_id=event.parent_run_id,
+            trace_id=trace_id,
+            run_type=run_type,
+            name=_run_name(data.get("name"), data.get("serialized"), run_type),
+            start_wall=event.wall,
+            start_perf=event.perf,
+            inputs=inputs,
+            tags=self._json(data.get("tags") or []),
+            metadata=metadata,
+            invocation_params=data.get("invocation_params") or {},
+        )
+        self._open[run_id] = run
+        return run
+
+    def _take(self, event: Event, run_type: str) -> _Run:
+        """The open run an end or error event closes; a stand-in if its start was never seen."""
+        run = self._open.get(event.run_id) if event.run_id else None
+        if run is not None:
+            return run
+        return _Run(
+            run_id=event.run_id or UUID(int=0),
+            parent_run_id=event.parent_run_id,
+            trace_id=event.parent_run_id or event.run_id or UUID(int=0),
+            run_type=run_type,
+            name=run_type,
+            start_wall=None,
+            start_perf=None,
+            inputs=None,
+            tags=[],
+            metadata={},
+            invocation_params={},
+        )
+
+    def _finish(
+        self,
+        run: _Run,
+        wall: float,
+        perf: float,
+        *,
+        status: str,
+        outputs: JSON,
+        error: dict[str, JSON] | None,
+        token_usage: usage.TokenUsage | None = None,
+        model_name: str | None = None,
+        step: int | None = None,
+    ) -> dict[str, JSON]:
+        self._open.pop(run.run_id, None)
+        latency_ms = None if run.start_perf is None else (perf - run.start_perf) * 1000.0
+        ttft_ms = (
+            None
+            if run.first_token_perf is None or run.start_perf is None
+            else (run.first_token_perf - run.start_perf) * 1000.0
+        )
+        record: dict[str, JSON] = {
+            "run_id": str(run.run_id),
+            "parent_run_id": str(run.parent_run_id) if run.parent_run_id else None,
+            "trace_id": str(run.trace_id),
+            "run_type": run.run_type,
+            "name": run.name,
+            "status": status,
+            "start_time": iso(run.start_wall),
+            "end_time": iso(wall) if status != "incomplete" else None,
+            "latency_ms": latency_ms if status != "incomplete" else None,
+            "inputs": run.inputs,
+            "outputs": outputs,
+            "error": error,
+            "tags": run.tags,
+            "metadata": self._json(run.metadata),
+            "model_name": model_name,
+            "provider": usage.provider(run.metadata),
+            "token_usage": dict(token_usage) if token_usage else None,
+            "time_to_first_token_ms": ttft_ms,
+            "tokens_streamed": run.tokens_streamed if run.run_type in LLM_RUN_TYPES else None,
+            "session_id": _session_id(run.metadata),
+            "step": step,
+            "events": run.events,
+        }
+        if run.dropped_events:
+            record["events_dropped"] = run.dropped_events
+        self.writer.run(record)
+        if run.parent_run_id is None and latency_ms is not None and status != "incomplete":
+            self.writer.metrics({"trace_latency_ms": latency_ms}, step or 0)
+        return record
+
+    def _attach(self, event: Event, kind: str, payload: dict[str, JSON]) -> _Run | None:
+        run = self._open.get(event.run_id) if event.run_id else None
+        if run is None:
+            return None
+        if len(run.events) < MAX_EVENTS_PER_RUN:
+            run.events.append({"event": kind, "time": iso(event.wall), **payload})
+        else:
+            run.dropped_events += 1
+        return run
+
+    # -- starts ------------------------------------------------------------------------
+
+    def _llm_start(self, event: Event) -> None:
+        prompts = [p if isinstance(p, str) else str(p) for p in event.data["prompts"]]
+        run = self._open_run(event, "llm", {"prompts": self._json(prompts)})
+        run.prompts = [self._text_of(p) for p in prompts]
+        for idx, prompt in enumerate(prompts):
+            self._stream(prompt, event, run, prompt_idx=idx)
+        self._record_action(event, run, prompts=self._json(prompts))
+
+    def _chat_model_start(self, event: Event) -> None:
+        batches: Sequence[Sequence[BaseMessage]] = event.data["messages"]
+        messages: list[JSON] = [
+            [message_to_dict(m, self.settings.max_chars) for m in batch] for batch in batches
+        ]
+        run = self._open_run(event, "chat_model", {"messages": messages})
+        run.prompts = [self._text_of(render_messages(batch)) for batch in batches]
+        for idx, prompt in enumerate(run.prompts):
+            self._stream(prompt, event, run, prompt_idx=idx)
+        self._record_action(event, run, messages=messages)
+
+    def _chain_start(self, event: Event) -> None:
+        inputs = event.data["inputs"]
+        run_type = event.data.get("run_type") or "chain"
+        run = self._open_run(event, run_type, self._json(inputs))
+        for key, value in _string_items(inputs):
+            self._stream(value, event, run, key=key)
+        self._record_action(event, run, inputs=run.inputs)
+
+    def _tool_start(self, event: Event) -> None:
+        structured = event.data.get("inputs")
+        input_str = event.data["input_str"]
+        inputs = (
+            self._json(structured) if structured is not None else {"input": self._json(input_str)}
+        )
+        run = self._open_run(event, "tool", inputs)
+        self._stream(input_str, event, run)
+        self._record_action(event, run, input_str=self._json(input_str))
+
+    def _retriever_start(self, event: Event) -> None:
+        query = event.data["query"]
+        run = self._open_run(event, "retriever", {"query": self._json(query)})
+        self._record_action(event, run, query=self._json(query))
+
+    # -- during ------------------------------------------------------------------------
+
+    def _new_token(self, event: Event) -> None:
+        run = self._open.get(event.run_id) if event.run_id else None
+        if run is not None:
+            if run.first_token_perf is None:
+                run.first_token_perf = event.perf
+            run.tokens_streamed += 1
+        self._record_action(event, run, token=self._json(event.data["token"]))
+
+    def _text(self, event: Event) -> None:
+        text = event.data["text"]
+        run = self._attach(event, "text", {"text": self._json(text)})
+        self._stream(text, event, run)
+        self._record_action(event, run, text=self._json(text))
+
+    def _agent_action(self, event: Event) -> None:
+        action = event.data["action"]
+        tool_input = action.tool_input if isinstance(action.tool_input, str) else None
+        payload: dict[str, JSON] = {
+            "tool": self._json(action.tool),
+            "tool_input": self._json(action.tool_input),
+            "log": self._json(action.log),
+        }
+        run = self._attach(event, "agent_action", payload)
+        if run is not None:
+            run.run_type = "agent"
+        self._stream(tool_input if tool_input is not None else str(action.tool_input), event, run)
+        self._record_action(event, run, **payload)
+
+    def _agent_finish(self, event: Event) -> None:
+        finish = event.data["finish"]
+        payload: dict[str, JSON] = {
+            "output": self._json(finish.return_values),
+            "log": self._json(finish.log),
+        }
+        run = self._attach(event, "agent_finish", payload)
+        if run is not None:
+            run.run_type = "agent"
+        output = (
+            finish.return_values.get("output") if isinstance(finish.return_values, dict) else None
+        )
+        self._stream(output if isinstance(output, str) else str(finish.return_values), event, run)
+        self._record_action(event, run, **payload)
+
+    def _retry(self, event: Event) -> None:
+        error = event.data["error"]
+        payload: dict[str, JSON] = {
+            "attempt": self._json(event.data["attempt"]),
+            "error": error_info(error) if isinstance(error, BaseException) else None,
+        }
+        run = self._attach(event, "retry", payload)
+        self._record_action(event, run, **payload)
+
+    def _custom_event(self, event: Event) -> None:
+        payload: dict[str, JSON] = {
+            "name": self._json(event.data["name"]),
+            "data": self._json(event.data["data"]),
+        }
+        run = self._attach(event, "custom_event", payload)
+        self._record_action(event, run, **payload)
+
+    # -- ends --------------------------------------------------------------------------
+
+    def _llm_end(self, event: Event) -> None:
+        response: LLMResult = event.data["response"]
+        run = self._take(event, "llm")
+        tokens = usage.token_usage(response)
+        model = usage.model_name(run.metadata, run.invocation_params, response)
+        outputs: JSON = {
+            "generations": [[self._generation(g) for g in gens] for gens in response.generations],
+            "llm_output": self._json(response.llm_output),
+        }
+        record = self._finish(
+            run,
+            event.wall,
+            event.perf,
+            status="success",
+            outputs=outputs,
+            error=None,
+            token_usage=tokens,
+            model_name=model,
+            step=event.step,
+        )
+        self._session_rows(event, run, response, record)
+        per_run = {
+            "llm_latency_ms": record["latency_ms"],
+            "time_to_first_token_ms": record["time_to_first_token_ms"],
+            **(tokens or {}),
+        }
+        values = {k: v for k, v in per_run.items() if k in _PER_RUN_METRICS and v is not None}
+        if values:
+            self.writer.metrics(values, event.step)  # type: ignore[arg-type]
+        self._record_action(event, run, outputs=outputs, token_usage=record["token_usage"])
+
+    def _generation(self, generation: Generation) -> JSON:
+        out: dict[str, JSON] = {"text": self._text_of(generation.text)}
+        if generation.generation_info:
+            out["generation_info"] = self._json(generation.generation_info)
+        if isinstance(generation, ChatGeneration):
+            out["message"] = message_to_dict(generation.message, self.settings.max_chars)
+        return out
+
+    def _session_rows(
+        self, event: Event, run: _Run, response: LLMResult, record: Mapping[str, JSON]
+    ) -> None:
+        token_usage = record["token_usage"] if isinstance(record["token_usage"], dict) else {}
+        complexity_rows: list[Mapping[str, Any]] = []
+        custom_rows: list[Mapping[str, Any]] = []
+        for prompt_idx, generations in enumerate(response.generations):
+            prompt = run.prompts[prompt_idx] if prompt_idx < len(run.prompts) else None
+            for gen_idx, generation in enumerate(generations):
+                row: dict[str, JSON] = {
+                    "step": event.step,
+                    "run_id": record["run_id"],
+                    "parent_run_id": record["parent_run_id"],
+                    "trace_id": record["trace_id"],
+                    "prompt_idx": prompt_idx,
+                    "gen_idx": gen_idx,
+                    "prompts": prompt,
+                    "text": self._text_of(generation.text),
+                    "model_name": record["model_name"],
+                    "finish_reason": self._json(
+                        (generation.generation_info or {}).get("finish_reason")
+                    ),
+                    "latency_ms": record["latency_ms"],
+                    "time_to_first_token_ms": record["time_to_first_token_ms"],
+                    "prompt_tokens": token_usage.get("prompt_tokens"),
+                    "completion_tokens": token_usage.get("completion_tokens"),
+                    "total_tokens": token_usage.get("total_tokens"),
+                }
+                if self.settings.complexity_metrics:
+                    scores = self._guarded(
+                        "complexity_metrics", metrics.complexity_metrics, generation.text
+                    )
+                    if scores:
+                        row.update(scores)
+                        complexity_rows.append(scores)
+                if self.settings.custom_metrics is not None:
+                    custom = self._guarded(
+                        "custom_metrics",
+                        metrics.custom_metrics,
+                        self.settings.custom_metrics,
+                        generation,
+                        prompt_idx,
+                        gen_idx,
+                    )
+                    if custom:
+                        row.update(custom)
+                        custom_rows.append(custom)
+                self.writer.row(row)
+                self._stream(generation.text, event, run, prompt_idx=prompt_idx, gen_idx=gen_idx)
+        for rows in (complexity_rows, custom_rows):
+            for name, stats in metrics.summarize(rows).items():
+                self.writer.metrics(stats, event.step, prefix=name)
+
+    def _guarded(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self.failures.report(where, exc, background=True)
+            return None
+
+    def _chain_end(self, event: Event) -> None:
+        run = self._take(event, "chain")
+        late_inputs = event.data.get("inputs")
+        if late_inputs is not None:  # streamed runs only know their inputs at the end
+            run.inputs = self._json(late_inputs)
+        outputs = event.data["outputs"]
+        for key, value in _string_items(outputs):
+            self._stream(value, event, run, key=key)
+        record = self._finish(
+            run,
+            event.wall,
+            event.perf,
+            status="success",
+            outputs=self._json(outputs),
+            error=None,
+            step=event.step,
+        )
+        self._record_action(event, run, outputs=record["outputs"])
+
+    def _tool_end(self, event: Event) -> None:
+        run = self._take(event, "tool")
+        output = event.data["output"]
+        text = output if isinstance(output, str) else _content_text(output)
+        self._stream(text, event, run)
+        record = self._finish(
+            run,
+            event.wall,
+            event.perf,
+            status="success",
+            outputs={"output": self._json(output)},
+            error=None,
+            step=event.step,
+        )
+        self._record_action(event, run, output=record["outputs"])
+
+    def _retriever_end(self, event: Event) -> None:
+        run = self._take(event, "retriever")
+        documents = self._json(list(event.data["documents"]))
+        record = self._finish(
+            run,
+            event.wall,
+            event.perf,
+            status="success",
+            outputs={"documents": documents},
+            error=None,
+            step=event.step,
+        )
+        self._record_action(event, run, documents=record["outputs"])
+
+    def _error(self, event: Event) -> None:
+        run_type = event.action.removeprefix("on_").removesuffix("_error")
+        run = self._take(event, run_type)
+        late_inputs = event.data.get("inputs")
+        if late_inputs is not None:
+            run.inputs = self._json(late_inputs)
+        info = error_info(event.data["error"])
+        model = (
+            usage.model_name(run.metadata, run.invocation_params)
+            if run.run_type in LLM_RUN_TYPES
+            else None
+        )
+        self._finish(
+            run,
+            event.wall,
+            event.perf,
+            status="error",
+            outputs=None,
+            error=info,
+            model_name=model,
+            step=event.step,
+        )
+        self._record_action(event, run, error={"type": info["type"], "message": info["message"]})
+
+
+_PER_RUN_METRICS = frozenset(
+    {
+        "llm_latency_ms",
+        "time_to_first_token_ms",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+    }
+)
+
+
+def _run_name(name: Any, serialized: Any, run_type: str) -> str:
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(serialized, Mapping):
+        if isinstance(serialized.get("name"), str):
+            return str(serialized["name"])
+        ident = serialized.get("id")
+        if isinstance(ident, list) and ident:
+            return str(ident[-1])
+    return run_type
+
+
+def _session_id(metadata: Mapping[str, Any]) -> str | None:
+    for key in SESSION_KEYS:
+        value = metadata.get(key)
+        if value is not None and value != "":
+            return str(value)
+    return None
+
+
+def _string_items(values: Any) -> list[tuple[str | None, str]]:
+    """The string values of a chain's inputs or outputs, as the seed streamed them."""
+    if isinstance(values, str):
+        return [(None, values)]
+    if isinstance(values, Mapping):
+        return [(str(k), v) for k, v in values.items() if isinstance(v, str)]
+    if isinstance(values, BaseMessage):
+        return [(None, _content_text(values))]
+    return []
+
+
+def _content_text(value: Any) -> str:
+    """Readable text of a tool's or chain's output (a message's text, else ``str``)."""
+    if isinstance(value, BaseMessage):
+        return value.text if isinstance(value.text, str) else str(value.content)
+    content = getattr(value, "content", None)
+    if isinstance(content, str):
+        return content
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"

@@ -1,0 +1,163 @@
+"""One logging session: the worker, the run tree and the sink, and their lifecycle.
+
+Kept apart from the handler so that the background thread and the exit hook never hold
+a reference to the handler itself: a handler the application drops is finalised, and
+its session still writes what it recorded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_comet.failures import Failures
+from langchain_comet.runs import Event, RunTree, TreeSettings
+from langchain_comet.serialize import JSON
+from langchain_comet.sink import CometSink
+from langchain_comet.worker import Worker
+
+logger = logging.getLogger("langchain_comet")
+
+
+def _langchain_version() -> str:
+    from langchain_core import __version__
+
+    return str(__version__)
+
+
+class Session:
+    """Owns the background worker; every comet_ml call happens on it, in event order."""
+
+    def __init__(
+        self,
+        sink: CometSink,
+        settings: TreeSettings,
+        failures: Failures,
+        new_sink: Callable[[], CometSink],
+    ) -> None:
+        self.sink = sink
+        self.failures = failures
+        self.tree = RunTree(sink, settings, failures)
+        self.worker: Worker[Event] = Worker(self._apply, self._worker_failed)
+        self.closed = False
+        # After flush_tracker(finish=True) the experiment is over; a later event opens the
+        # next one rather than being logged into an experiment that no longer records.
+        self._new_sink = new_sink
+        self._sink_ended = False
+        self._close_lock = threading.Lock()
+        _register_exit_hook(self)
+
+    def _apply(self, event: Event) -> None:
+        if self._sink_ended:
+            self._switch_sink()
+            logger.warning(
+                "langchain-comet: an event arrived after flush_tracker(finish=True); "
+                "it and later events are logged to a new experiment (%s)",
+                self.sink.experiment.id,
+            )
+        self.tree.apply(event)
+
+    def _switch_sink(self) -> None:
+        self.sink = self._new_sink()
+        self.tree.writer = self.sink
+        self._sink_ended = False
+        _register_exit_hook(self)  # after the new experiment's own hook, so ours runs first
+
+    def _worker_failed(self, exc: BaseException) -> None:
+        self.failures.report("recording an event", exc, background=True)
+
+    def submit(self, event: Event) -> None:
+        self.worker.submit(event)
+
+    def flush(
+        self,
+        *,
+        model: tuple[Mapping[str, JSON], JSON, str] | None = None,
+        finish: bool = False,
+        reset: bool = False,
+        tree_settings: TreeSettings | None = None,
+    ) -> CometSink:
+        """Write the session so far; end the experiment if ``finish``; start anew if ``reset``.
+
+        Runs on the worker, after every event already queued, so nothing recorded before
+        the call is missed and the spools are never read while being written.
+        """
+        return self.worker.call(lambda: self._flush(model, finish, reset, tree_settings))
+
+    def _flush(
+        self,
+        model: tuple[Mapping[str, JSON], JSON, str] | None,
+        finish: bool,
+        reset: bool,
+        tree_settings: TreeSettings | None,
+    ) -> CometSink:
+        if tree_settings is not None:
+            self.tree.settings = tree_settings
+        sink = self.sink
+        if self._sink_ended:
+            if not reset:
+                return sink
+            self._switch_sink()
+            return self.sink
+        if finish and not reset:
+            self.tree.close(time.time(), time.perf_counter())
+        self._step("writing the session", lambda: sink.write_session(_langchain_version()))
+        if model is not None:
+            parameters, description, name = model
+            self._step(
+                "logging the LangChain asset", lambda: sink.log_model(parameters, description, name)
+            )
+        if finish or reset:
+            self._step("ending the Comet experiment", sink.end)
+            self._sink_ended = True
+        if reset:
+            self._switch_sink()
+        return self.sink
+
+    def _step(self, where: str, fn: Callable[[], Any]) -> None:
+        """One part of a flush; a failing part is reported and the others still run."""
+        try:
+            fn()
+        except Exception as exc:
+            self.failures.report(where, exc, background=True)
+
+    def close(self) -> None:
+        """Write everything and end the experiment: at exit, or when the handler is dropped."""
+        with self._close_lock:
+            if self.closed:
+                return
+            self.closed = True
+        try:
+            self.flush(finish=True)
+        finally:
+            self.worker.stop()
+
+
+def _close_at_exit(session: weakref.ref[Session]) -> None:
+    alive = session()
+    if alive is not None:
+        alive.close()
+
+
+def _register_exit_hook(session: Session) -> None:
+    """Close ``session`` at interpreter exit, before comet_ml ends its experiment.
+
+    comet_ml ends experiments from ``threading._register_atexit``, which runs before
+    ``atexit`` and in reverse order of registration; registering the same way after the
+    experiment exists puts our final flush first. Only a weak reference is held, so a
+    session that was already closed and dropped costs nothing.
+    """
+    hook = functools.partial(_close_at_exit, weakref.ref(session))
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError("threading._register_atexit is not available")
+        register(hook)
+    except RuntimeError:  # missing, or the interpreter is already shutting down
+        atexit.register(hook)

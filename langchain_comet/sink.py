@@ -1,0 +1,267 @@
+"""The only module that talks to comet_ml: which experiment, what is logged, when it ends.
+
+Records that are only needed at flush time (runs, session rows, action records) are
+spooled to files on disk, so a service that never flushes stays flat in memory.
+All methods here run on the background worker, one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from langchain_comet.serialize import JSON, dumps
+
+logger = logging.getLogger("langchain_comet")
+
+SESSION_TABLE = "langchain-llm-session.csv"
+ACTION_RECORDS = "langchain-action_records.json"
+RUN_TREE = "langchain-runs.jsonl"
+MODEL_FILE = "model.json"
+DEFAULT_MODEL_NAME = "langchain-model"
+
+
+@dataclass(slots=True)
+class ExperimentSettings:
+    """Where and how the experiment is created; kept so ``reset`` can make the next one."""
+
+    task_type: str | None = "inference"
+    workspace: str | None = None
+    project_name: str | None = None
+    tags: Sequence[str] | None = None
+    name: str | None = None
+    online: bool | None = None
+    offline_directory: str | None = None
+
+
+def import_comet_ml() -> Any:
+    """comet_ml, imported on first use with its crash reporting off unless configured.
+
+    comet_ml decides at import time whether to send its own errors to a third-party
+    tracker; a tracer inside someone else's service should not, and offline it would only
+    retry against a closed network. An explicit ``COMET_ERROR_TRACKING_ENABLE`` wins.
+    """
+    if "comet_ml" not in sys.modules:
+        os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
+    import comet_ml
+
+    return comet_ml
+
+
+def choose_online(online: bool | None) -> tuple[bool, str]:
+    """SPEC §4: ``online=``, then ``COMET_START_ONLINE``, then a configured API key.
+
+    Returns the choice and the reason, which the INFO line states.
+    """
+    if online is not None:
+        return online, f"online={online} was passed"
+    config = import_comet_ml().config
+    cfg = config.get_config()
+    start_online = cfg.get_bool(None, "comet.start.online")
+    if start_online is not None:
+        return bool(start_online), "COMET_START_ONLINE is set"
+    if config.get_api_key(None, cfg):
+        return True, "a Comet API key is configured"
+    return False, "no Comet API key is configured"
+
+
+def create_experiment(settings: ExperimentSettings) -> Any:
+    """A new comet_ml experiment, online or offline as configured; never asks for a key."""
+    comet_ml = import_comet_ml()
+    kwargs: dict[str, Any] = {
+        "workspace": settings.workspace,
+        "project_name": settings.project_name,
+    }
+    online, reason = choose_online(settings.online)
+    if online:
+        experiment = comet_ml.Experiment(**kwargs)
+    else:
+        experiment = _offline_experiment(comet_ml, kwargs, settings.offline_directory)
+        archive = archive_path(experiment)
+        logger.info(
+            "langchain-comet: logging offline (%s) to %s, written when the experiment ends; "
+            "upload it later with: comet upload %s",
+            reason,
+            archive,
+            archive,
+        )
+    experiment.log_other("Created from", "langchain")
+    if settings.task_type:
+        experiment.log_other("task_type", settings.task_type)
+    if settings.tags:
+        experiment.add_tags(list(settings.tags))
+    if settings.name:
+        experiment.set_name(settings.name)
+    return experiment
+
+
+def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | None) -> Any:
+    """An OfflineExperiment that keeps off the network.
+
+    comet_ml's environment details probe cloud metadata addresses and resolve a host
+    name to learn the machine's IP; offline that is at best a delay and at worst traffic
+    the user did not expect. Unless ``COMET_AUTO_LOG_ENV_DETAILS`` / ``_ENV_HOST`` say
+    otherwise, those are off and the purely local parts (installed packages) are logged.
+    """
+    cfg = comet_ml.config.get_config()
+    if directory is not None:
+        kwargs["offline_directory"] = directory
+    quiet_details = cfg["comet.auto_log.env_details"] is None
+    if quiet_details:
+        kwargs["log_env_details"] = False
+    if cfg["comet.auto_log.env_host"] is None:
+        kwargs["log_env_host"] = False
+    experiment = comet_ml.OfflineExperiment(**kwargs)
+    if quiet_details:
+        experiment.set_pip_packages()
+        experiment.set_os_packages()
+    return experiment
+
+
+def archive_path(experiment: Any) -> Path | None:
+    """Where an offline experiment's archive is (or will be) written; ``None`` online."""
+    directory = getattr(experiment, "offline_directory", None)
+    if directory is None:
+        return None
+    return Path(directory, f"{experiment.id}.zip")
+
+
+class Spool:
+    """An append-only JSON-lines file: records wait here, not in RAM, until a flush."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[str] | None = None
+
+    def append(self, record: Any) -> None:
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write(dumps(record, None))
+        self._file.write("\n")
+        self.count += 1
+
+    def lines(self) -> Iterator[str]:
+        if self._file is not None:
+            self._file.flush()
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as file:
+            for line in file:
+                if line.strip():
+                    yield line.rstrip("\n")
+
+    def clear(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.path.unlink(missing_ok=True)
+        self.count = 0
+
+
+class CometSink:
+    """Writes records to one comet_ml experiment; spools what waits for a flush."""
+
+    def __init__(self, experiment: Any) -> None:
+        self.experiment = experiment
+        self._dir = Path(tempfile.mkdtemp(prefix="langchain-comet-"))
+        self.runs = Spool(self._dir / "runs.jsonl")
+        self.rows = Spool(self._dir / "rows.jsonl")
+        self.actions = Spool(self._dir / "actions.jsonl")
+        self._asset_seq = 0
+
+    # -- RecordWriter: called for every record ------------------------------------------
+
+    def text(self, text: str, metadata: dict[str, JSON], step: int) -> None:
+        self.experiment.log_text(text, metadata=metadata, step=step)
+
+    def metrics(self, values: Mapping[str, float], step: int, prefix: str | None = None) -> None:
+        self.experiment.log_metrics(dict(values), prefix=prefix, step=step)
+
+    def run(self, record: dict[str, JSON]) -> None:
+        self.runs.append(record)
+
+    def row(self, row: dict[str, JSON]) -> None:
+        self.rows.append(row)
+
+    def action(self, record: dict[str, JSON]) -> None:
+        self.actions.append(record)
+
+    # -- flush --------------------------------------------------------------------------
+
+    def write_session(self, langchain_version: str) -> None:
+        """Log everything spooled since the last flush, then start the spools afresh."""
+        if self.rows.count:
+            self._log_table()
+        if self.actions.count:
+            path = self._asset_file(ACTION_RECORDS)
+            with path.open("w", encoding="utf-8") as out:
+                out.write("[")
+                for i, line in enumerate(self.actions.lines()):
+                    out.write(",\n" if i else "\n")
+                    out.write(line)
+                out.write("\n]\n")
+            self.experiment.log_asset(
+                str(path),
+                file_name=ACTION_RECORDS,
+                metadata={"langchain_version": langchain_version},
+            )
+        if self.runs.count:
+            path = self._asset_file(RUN_TREE)
+            with path.open("w", encoding="utf-8") as out:
+                for line in self.runs.lines():
+                    out.write(line)
+                    out.write("\n")
+            self.experiment.log_asset(str(path), file_name=RUN_TREE)
+        for spool in (self.rows, self.actions, self.runs):
+            spool.clear()
+
+    def _log_table(self) -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records([json.loads(line) for line in self.rows.lines()])
+        self.experiment.log_table(SESSION_TABLE, frame, index=False)
+
+    def log_model(self, parameters: Mapping[str, Any], description: JSON, name: str) -> None:
+        """The asset's parameters under the ``model`` prefix and its JSON as ``model.json``."""
+        if parameters:
+            self.experiment.log_parameters(dict(parameters), prefix="model")
+        path = self._asset_file(MODEL_FILE)
+        path.write_text(dumps(description, None), encoding="utf-8")
+        self.experiment.log_model(name, str(path), file_name=MODEL_FILE)
+
+    def log_metrics_now(self, values: Mapping[str, float], step: int | None = None) -> None:
+        self.experiment.log_metrics(dict(values), step=step)
+
+    def _asset_file(self, name: str) -> Path:
+        """A fresh file per logged asset: comet_ml may read it after the call returns."""
+        self._asset_seq += 1
+        folder = self._dir / f"asset-{self._asset_seq}"
+        folder.mkdir()
+        return folder / name
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def end(self) -> None:
+        """End the experiment (offline: write the archive) and remove the spool files."""
+        try:
+            self.experiment.end()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        for spool in (self.rows, self.actions, self.runs):
+            spool.clear()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    @property
+    def spool_dir(self) -> str:
+        return os.fspath(self._dir)
