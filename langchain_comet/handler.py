@@ -151,7 +151,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             self._failures,
             new_sink=lambda: CometSink(create_experiment(settings)),
         )
-        weakref.finalize(self, self._session.close).atexit = False
+        weakref.finalize(self, self._session.close_soon).atexit = False
 
     @property
     def experiment(self) -> Any:

@@ -6,6 +6,7 @@ Everything here runs on the background worker, never on the application's thread
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -87,20 +88,31 @@ def finite_or_none(value: Any) -> float | None:
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
     """Per-metric ``count, mean, std, min, 25%, 50%, 75%, max`` over ``rows``.
 
-    The seed logged ``DataFrame.describe()``; this keeps its statistics and names but
-    leaves out text and missing values, so nothing that is not a finite number reaches Comet.
+    The seed logged ``DataFrame.describe()``; these are its statistics and names
+    (sample std, linearly interpolated quartiles) without a DataFrame per LLM call, and
+    text and missing values are left out, so nothing that is not finite reaches Comet.
     """
-    import pandas as pd
-
     columns: dict[str, list[float]] = {}
     for row in rows:
         for key, value in row.items():
             number = finite_or_none(value)
             if number is not None:
                 columns.setdefault(key, []).append(number)
-    summary: dict[str, dict[str, float]] = {}
-    for key, values in columns.items():
-        described = pd.Series(values, dtype="float64").describe()
-        stats = {stat: finite_or_none(described.get(stat)) for stat in SUMMARY_STATS}
-        summary[key] = {stat: value for stat, value in stats.items() if value is not None}
-    return summary
+    return {key: describe(values) for key, values in columns.items()}
+
+
+def describe(values: Sequence[float]) -> dict[str, float]:
+    """``DataFrame.describe()``'s statistics of ``values``; ``std`` only when defined."""
+    ordered = sorted(values)
+    count = len(ordered)
+    stats = {"count": float(count), "mean": math.fsum(ordered) / count}
+    if count > 1:
+        stats["std"] = statistics.stdev(ordered)
+    stats["min"] = ordered[0]
+    for label, q in (("25%", 0.25), ("50%", 0.5), ("75%", 0.75)):
+        position = q * (count - 1)
+        low = math.floor(position)
+        high = min(low + 1, count - 1)
+        stats[label] = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    stats["max"] = ordered[-1]
+    return {name: value for name, value in stats.items() if math.isfinite(value)}

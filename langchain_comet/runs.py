@@ -97,8 +97,20 @@ class _Run:
     prompts: list[str] = field(default_factory=list)
     first_token_perf: float | None = None
     tokens_streamed: int = 0
+    # Streamed tokens become one action record when the run ends, not one per token.
+    tokens: list[JSON] = field(default_factory=list)
+    last_token: Event | None = None
     events: list[JSON] = field(default_factory=list)
     dropped_events: int = 0
+    # The ids as strings, made once: every record and text of the run carries them.
+    ids: dict[str, JSON] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ids = {
+            "run_id": str(self.run_id),
+            "parent_run_id": str(self.parent_run_id) if self.parent_run_id else None,
+            "trace_id": str(self.trace_id),
+        }
 
 
 @dataclass(slots=True)
@@ -181,6 +193,8 @@ class RunTree:
         return truncate(value, self.settings.max_chars)
 
     def _ids(self, event: Event, run: _Run | None = None) -> dict[str, JSON]:
+        if run is not None and run.run_id == event.run_id:
+            return run.ids
         ids: dict[str, JSON] = {
             "run_id": str(event.run_id) if event.run_id else None,
             "parent_run_id": str(event.parent_run_id) if event.parent_run_id else None,
@@ -194,6 +208,13 @@ class RunTree:
             return
         metadata: dict[str, JSON] = {"action": event.action, **self._ids(event, run), **extra}
         self.writer.text(self._text_of(text), metadata, event.step)
+
+    def _string_fields(self, values: Any, default_key: str) -> dict[str, JSON]:
+        """A chain's string inputs or outputs, keyed as the seed's action records had them.
+
+        The full values are in the run record; action records stay a compact log.
+        """
+        return {key or default_key: self._text_of(value) for key, value in _string_items(values)}
 
     def _record_action(self, event: Event, run: _Run | None, **content: JSON) -> None:
         record: dict[str, JSON] = {"action": event.action, **self._ids(event, run)}
@@ -260,6 +281,10 @@ class RunTree:
         step: int | None = None,
     ) -> dict[str, JSON]:
         self._open.pop(run.run_id, None)
+        if run.last_token is not None:
+            # The seed logged one action per token; one per run with every token in order
+            # keeps the content at a fraction of the records (a stream is hundreds).
+            self._record_action(run.last_token, run, tokens=run.tokens)
         latency_ms = None if run.start_perf is None else (perf - run.start_perf) * 1000.0
         ttft_ms = (
             None
@@ -267,9 +292,7 @@ class RunTree:
             else (run.first_token_perf - run.start_perf) * 1000.0
         )
         record: dict[str, JSON] = {
-            "run_id": str(run.run_id),
-            "parent_run_id": str(run.parent_run_id) if run.parent_run_id else None,
-            "trace_id": str(run.trace_id),
+            **run.ids,
             "run_type": run.run_type,
             "name": run.name,
             "status": status,
@@ -315,7 +338,7 @@ class RunTree:
         run.prompts = [self._text_of(p) for p in prompts]
         for idx, prompt in enumerate(prompts):
             self._stream(prompt, event, run, prompt_idx=idx)
-        self._record_action(event, run, prompts=self._json(prompts))
+        self._record_action(event, run, prompts=list(run.prompts))
 
     def _chat_model_start(self, event: Event) -> None:
         batches: Sequence[Sequence[BaseMessage]] = event.data["messages"]
@@ -332,9 +355,10 @@ class RunTree:
         inputs = event.data["inputs"]
         run_type = event.data.get("run_type") or "chain"
         run = self._open_run(event, run_type, self._json(inputs))
-        for key, value in _string_items(inputs):
-            self._stream(value, event, run, key=key)
-        self._record_action(event, run, inputs=run.inputs)
+        if run_type not in _ECHO_RUN_TYPES:
+            for key, value in _string_items(inputs):
+                self._stream(value, event, run, key=key)
+        self._record_action(event, run, **self._string_fields(inputs, "input"))
 
     def _tool_start(self, event: Event) -> None:
         structured = event.data.get("inputs")
@@ -344,7 +368,7 @@ class RunTree:
         )
         run = self._open_run(event, "tool", inputs)
         self._stream(input_str, event, run)
-        self._record_action(event, run, input_str=self._json(input_str))
+        self._record_action(event, run, input_str=self._text_of(str(input_str)))
 
     def _retriever_start(self, event: Event) -> None:
         query = event.data["query"]
@@ -355,11 +379,16 @@ class RunTree:
 
     def _new_token(self, event: Event) -> None:
         run = self._open.get(event.run_id) if event.run_id else None
-        if run is not None:
-            if run.first_token_perf is None:
-                run.first_token_perf = event.perf
-            run.tokens_streamed += 1
-        self._record_action(event, run, token=self._json(event.data["token"]))
+        token = event.data["token"]
+        token_json = token if type(token) is str else self._json(token)
+        if run is None:
+            self._record_action(event, run, token=token_json)
+            return
+        if run.first_token_perf is None:
+            run.first_token_perf = event.perf
+        run.tokens_streamed += 1
+        run.tokens.append(token_json)
+        run.last_token = event
 
     def _text(self, event: Event) -> None:
         text = event.data["text"]
@@ -444,7 +473,8 @@ class RunTree:
         values = {k: v for k, v in per_run.items() if k in _PER_RUN_METRICS and v is not None}
         if values:
             self.writer.metrics(values, event.step)  # type: ignore[arg-type]
-        self._record_action(event, run, outputs=outputs, token_usage=record["token_usage"])
+        texts: list[JSON] = [self._text_of(g.text) for gens in response.generations for g in gens]
+        self._record_action(event, run, text=texts, token_usage=record["token_usage"])
 
     def _generation(self, generation: Generation) -> JSON:
         out: dict[str, JSON] = {"text": self._text_of(generation.text)}
@@ -504,8 +534,9 @@ class RunTree:
                 self.writer.row(row)
                 self._stream(generation.text, event, run, prompt_idx=prompt_idx, gen_idx=gen_idx)
         for rows in (complexity_rows, custom_rows):
-            for name, stats in metrics.summarize(rows).items():
-                self.writer.metrics(stats, event.step, prefix=name)
+            if rows:
+                for name, stats in metrics.summarize(rows).items():
+                    self.writer.metrics(stats, event.step, prefix=name)
 
     def _guarded(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -520,9 +551,10 @@ class RunTree:
         if late_inputs is not None:  # streamed runs only know their inputs at the end
             run.inputs = self._json(late_inputs)
         outputs = event.data["outputs"]
-        for key, value in _string_items(outputs):
-            self._stream(value, event, run, key=key)
-        record = self._finish(
+        if run.run_type not in _ECHO_RUN_TYPES:
+            for key, value in _string_items(outputs):
+                self._stream(value, event, run, key=key)
+        self._finish(
             run,
             event.wall,
             event.perf,
@@ -531,14 +563,14 @@ class RunTree:
             error=None,
             step=event.step,
         )
-        self._record_action(event, run, outputs=record["outputs"])
+        self._record_action(event, run, **self._string_fields(outputs, "output"))
 
     def _tool_end(self, event: Event) -> None:
         run = self._take(event, "tool")
         output = event.data["output"]
         text = output if isinstance(output, str) else _content_text(output)
         self._stream(text, event, run)
-        record = self._finish(
+        self._finish(
             run,
             event.wall,
             event.perf,
@@ -547,12 +579,12 @@ class RunTree:
             error=None,
             step=event.step,
         )
-        self._record_action(event, run, output=record["outputs"])
+        self._record_action(event, run, output=self._text_of(text))
 
     def _retriever_end(self, event: Event) -> None:
         run = self._take(event, "retriever")
         documents = self._json(list(event.data["documents"]))
-        record = self._finish(
+        self._finish(
             run,
             event.wall,
             event.perf,
@@ -561,7 +593,7 @@ class RunTree:
             error=None,
             step=event.step,
         )
-        self._record_action(event, run, documents=record["outputs"])
+        self._record_action(event, run, documents=len(event.data["documents"]))
 
     def _error(self, event: Event) -> None:
         run_type = event.action.removeprefix("on_").removesuffix("_error")
@@ -588,6 +620,9 @@ class RunTree:
         self._record_action(event, run, error={"type": info["type"], "message": info["message"]})
 
 
+# Prompt templates and output parsers only echo text that is already streamed: the
+# chain's input, the LLM's prompt and its generation. Their records keep it all.
+_ECHO_RUN_TYPES = frozenset({"prompt", "parser"})
 _PER_RUN_METRICS = frozenset(
     {
         "llm_latency_ms",

@@ -44,7 +44,7 @@ class Session:
         self.sink = sink
         self.failures = failures
         self.tree = RunTree(sink, settings, failures)
-        self.worker: Worker[Event] = Worker(self._apply, self._worker_failed)
+        self.worker: Worker[Event] = Worker(self._apply, self._worker_failed, tick=self._tick)
         self.closed = False
         # After flush_tracker(finish=True) the experiment is over; a later event opens the
         # next one rather than being logged into an experiment that no longer records.
@@ -62,6 +62,10 @@ class Session:
                 self.sink.experiment.id,
             )
         self.tree.apply(event)
+
+    def _tick(self) -> None:
+        if not self._sink_ended:
+            self.sink.tick()
 
     def _switch_sink(self) -> None:
         self.sink = self._new_sink()
@@ -128,15 +132,31 @@ class Session:
             self.failures.report(where, exc, background=True)
 
     def close(self) -> None:
-        """Write everything and end the experiment: at exit, or when the handler is dropped."""
+        """Write everything and end the experiment, waiting for it: at interpreter exit."""
+        if self._claim_close():
+            try:
+                self.flush(finish=True)
+            finally:
+                self.worker.stop()
+        else:  # a close_soon may be writing right now: the process must not end under it
+            self.worker.join()
+
+    def close_soon(self) -> None:
+        """Close on the worker without waiting: the handler was dropped by the application,
+        whose thread must not pay for writing the session."""
+        if self._claim_close():
+            self.worker.call_soon(self._close_on_worker)
+
+    def _claim_close(self) -> bool:
         with self._close_lock:
             if self.closed:
-                return
+                return False
             self.closed = True
-        try:
-            self.flush(finish=True)
-        finally:
-            self.worker.stop()
+            return True
+
+    def _close_on_worker(self) -> None:
+        self._flush(None, finish=True, reset=False, tree_settings=None)
+        self.worker.stop_soon()
 
 
 def _close_at_exit(session: weakref.ref[Session]) -> None:

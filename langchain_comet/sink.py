@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
 from langchain_comet.serialize import JSON, dumps
 
 logger = logging.getLogger("langchain_comet")
@@ -27,6 +28,7 @@ ACTION_RECORDS = "langchain-action_records.json"
 RUN_TREE = "langchain-runs.jsonl"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
+SPOOL_BUFFER = 1 << 20
 
 
 @dataclass(slots=True)
@@ -134,6 +136,18 @@ def archive_path(experiment: Any) -> Path | None:
     return Path(directory, f"{experiment.id}.zip")
 
 
+def _json_line(record: dict[str, JSON]) -> str:
+    """One strict JSON line. Records are built from ``to_json`` output, so the C encoder
+    nearly always suffices; anything it rejects (a stray NaN, a lone surrogate in a name)
+    goes through the full converter instead of being lost."""
+    try:
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        line.encode("utf-8")
+    except (TypeError, ValueError):
+        line = dumps(record, None)
+    return line + "\n"
+
+
 class Spool:
     """An append-only JSON-lines file: records wait here, not in RAM, until a flush."""
 
@@ -142,11 +156,11 @@ class Spool:
         self.count = 0
         self._file: IO[str] | None = None
 
-    def append(self, record: Any) -> None:
+    def append(self, record: dict[str, JSON]) -> None:
         if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(dumps(record, None))
-        self._file.write("\n")
+            # A large buffer: each write to this disk costs a system call worth ~50 records.
+            self._file = self.path.open("a", encoding="utf-8", buffering=SPOOL_BUFFER)
+        self._file.write(_json_line(record))
         self.count += 1
 
     def lines(self) -> Iterator[str]:
@@ -170,21 +184,44 @@ class Spool:
 class CometSink:
     """Writes records to one comet_ml experiment; spools what waits for a flush."""
 
-    def __init__(self, experiment: Any) -> None:
+    def __init__(self, experiment: Any, budget: TokenBucket | None = None) -> None:
         self.experiment = experiment
         self._dir = Path(tempfile.mkdtemp(prefix="langchain-comet-"))
         self.runs = Spool(self._dir / "runs.jsonl")
         self.rows = Spool(self._dir / "rows.jsonl")
         self.actions = Spool(self._dir / "actions.jsonl")
         self._asset_seq = 0
+        self._budget = budget if budget is not None else TokenBucket()
+        self._grouped = GroupedTexts()
+        self._aggregated = AggregatedPoints()
 
     # -- RecordWriter: called for every record ------------------------------------------
 
     def text(self, text: str, metadata: dict[str, JSON], step: int) -> None:
-        self.experiment.log_text(text, metadata=metadata, step=step)
+        # Once texts are being grouped, later ones join the group so order is kept.
+        if not self._grouped and self._budget.take():
+            self.experiment.log_text(text, metadata=metadata, step=step)
+            return
+        self._grouped.add(text, metadata, step)
+        if len(self._grouped) >= MAX_GROUPED_TEXTS:
+            self._log_grouped_texts()
 
     def metrics(self, values: Mapping[str, float], step: int, prefix: str | None = None) -> None:
-        self.experiment.log_metrics(dict(values), prefix=prefix, step=step)
+        if not self._aggregated and self._budget.take(len(values)):
+            self.experiment.log_metrics(dict(values), prefix=prefix, step=step)
+            return
+        self._aggregated.add(dict(values), step, prefix)
+
+    def tick(self) -> None:
+        """Write what waited over budget: one grouped text sample, one point per metric."""
+        if self._grouped:
+            self._log_grouped_texts()
+        for prefix, name, mean, step in self._aggregated.drain():
+            self.experiment.log_metrics({name: mean}, prefix=prefix, step=step)
+
+    def _log_grouped_texts(self) -> None:
+        text, metadata, step = self._grouped.render()
+        self.experiment.log_text(text, metadata=metadata, step=step)
 
     def run(self, record: dict[str, JSON]) -> None:
         self.runs.append(record)
@@ -199,6 +236,7 @@ class CometSink:
 
     def write_session(self, langchain_version: str) -> None:
         """Log everything spooled since the last flush, then start the spools afresh."""
+        self.tick()
         if self.rows.count:
             self._log_table()
         if self.actions.count:

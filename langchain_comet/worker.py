@@ -2,6 +2,14 @@
 
 Callbacks only enqueue; one daemon thread applies the events in arrival order, so the
 run tree needs no locks and a child's start is always seen after its parent's.
+
+Python threads share one interpreter lock, so work done on this thread while the
+application computes is paid by the application. The worker therefore runs when the
+application is quiet: it waits until no event has arrived for ``quiet`` seconds (an LLM
+application waiting on its model is quiet nearly all the time), and pauses again as
+soon as events resume. Three things make it run at once regardless: a flush waiting on
+it, a backlog of ``high_water`` events (a service under constant load still gets its
+records written, in chunks), and interpreter exit.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
@@ -16,9 +25,16 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+# Past this backlog the worker runs even while the application is busy.
+DEFAULT_HIGH_WATER = 5_000
 # The queue is bounded by back-pressure, not by dropping: past this many pending events
-# the producing thread waits for the worker, so a burst costs latency, never data.
-DEFAULT_MAX_PENDING = 50_000
+# the producing thread waits for the worker, so a burst costs latency, never data, and
+# memory stays bounded (an event holds its callback's arguments until processed).
+DEFAULT_MAX_PENDING = 20_000
+# No event for this long means the application is not computing right now.
+DEFAULT_QUIET = 0.002
+# While working, the worker offers the GIL back this often.
+YIELD_SLICE = 0.0005
 
 
 class _Job:
@@ -44,12 +60,25 @@ class Worker(Generic[T]):
         on_error: Callable[[BaseException], None],
         *,
         name: str = "langchain-comet",
+        high_water: int = DEFAULT_HIGH_WATER,
         max_pending: int = DEFAULT_MAX_PENDING,
+        quiet: float = DEFAULT_QUIET,
+        tick: Callable[[], None] | None = None,
+        tick_interval: float = 1.0,
     ) -> None:
         self._process = process
         self._on_error = on_error
+        self._high_water = high_water
         self._max_pending = max_pending
+        self._quiet = quiet
+        self._tick = tick
+        self._tick_interval = tick_interval
+        self._next_tick = time.monotonic() + tick_interval
         self._queue: queue.SimpleQueue[T | _Job | _Stop] = queue.SimpleQueue()
+        self._held: deque[T | _Job | _Stop] = deque()
+        # Jobs (flushes, exit) waiting: while any is, the worker does not wait for quiet.
+        self._urgent = 0
+        self._urgent_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -57,7 +86,7 @@ class Worker(Generic[T]):
         """Enqueue one item; cheap unless the worker has fallen far behind."""
         self._queue.put(item)
         if self._queue.qsize() > self._max_pending:
-            self._wait_below(self._max_pending // 2)
+            self._wait_below(self._high_water)
 
     def call(self, fn: Callable[[], R], timeout: float | None = None) -> R:
         """Run ``fn`` on the worker once all earlier items are done; return or raise its result.
@@ -65,9 +94,15 @@ class Worker(Generic[T]):
         Flushes run here so that the spools are only ever touched by one thread.
         """
         job = _Job(fn)
-        self._queue.put(job)
-        if not self._thread.is_alive():  # stopped: run it here rather than never
+        if threading.current_thread() is self._thread:
+            # Called from the worker itself (a garbage-collected handler finalised while
+            # it runs): queueing would wait on ourselves forever.
             self._run_job(job)
+        else:
+            self._add_urgent(1)
+            self._queue.put(job)
+            if not self._thread.is_alive():  # stopped: run it here rather than never
+                self._run_job(job)
         result: R = job.future.result(timeout)
         return result
 
@@ -75,32 +110,106 @@ class Worker(Generic[T]):
         """Wait until every item submitted so far has been processed."""
         self.call(lambda: None, timeout)
 
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the worker after everything queued, without waiting for it."""
+        if not self._thread.is_alive() or threading.current_thread() is self._thread:
+            self._guard(fn)
+            return
+        self._add_urgent(1)
+        self._queue.put(_Job(fn))
+
     def stop(self, timeout: float | None = None) -> None:
         """Process what is queued, then end the thread."""
         if self._thread.is_alive():
+            self._add_urgent(1)
             self._queue.put(_Stop())
+            self._thread.join(timeout)
+
+    def stop_soon(self) -> None:
+        """End the thread once what is queued now is processed, without waiting."""
+        self._add_urgent(1)
+        self._queue.put(_Stop())
+
+    def join(self, timeout: float | None = None) -> None:
+        if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._held)
+
+    def _add_urgent(self, delta: int) -> None:
+        with self._urgent_lock:
+            self._urgent += delta
 
     def _wait_below(self, level: int) -> None:
         while self._queue.qsize() > level and self._thread.is_alive():
             time.sleep(0.001)
 
+    # -- the thread ---------------------------------------------------------------------
+
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            self._maybe_tick()
+            if not self._held:
+                try:
+                    self._held.append(self._queue.get(timeout=self._tick_interval))
+                except queue.Empty:
+                    continue
+            if not self._must_work() and not self._application_quiet():
+                continue
+            if self._work_until_busy():
+                return
+
+    def _must_work(self) -> bool:
+        return self._urgent > 0 or self.pending >= self._high_water
+
+    def _application_quiet(self) -> bool:
+        before = self._queue.qsize()
+        time.sleep(self._quiet)
+        return self._queue.qsize() == before
+
+    def _work_until_busy(self) -> bool:
+        """Process items until the queue is empty or the application is active again.
+
+        Returns whether a stop was processed.
+        """
+        yield_at = time.monotonic() + YIELD_SLICE
+        while True:
+            if not self._held:
+                try:
+                    self._held.append(self._queue.get_nowait())
+                except queue.Empty:
+                    return False
+            item = self._held.popleft()
+            if isinstance(item, _Stop):
+                return True
             if isinstance(item, _Job):
                 self._run_job(item)
+                self._add_urgent(-1)
                 continue
-            if isinstance(item, _Stop):
-                return
-            try:
-                self._process(item)
-            except BaseException as exc:  # the thread must survive anything a record does
-                self._on_error(exc)
+            self._guard(self._process, item)
+            self._maybe_tick()
+            if self._urgent or time.monotonic() < yield_at:
+                continue  # a flush is waiting on us, not the application
+            mark = self._queue.qsize()
+            # Hand the GIL back every slice: an application thread waiting for it gets it
+            # now instead of after the interpreter's 5 ms switch interval.
+            time.sleep(0)
+            if self._queue.qsize() > mark and not self._must_work():
+                return False
+            yield_at = time.monotonic() + YIELD_SLICE
+
+    def _maybe_tick(self) -> None:
+        if self._tick is not None and time.monotonic() >= self._next_tick:
+            self._guard(self._tick)
+            self._next_tick = time.monotonic() + self._tick_interval
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # the thread must survive anything a record does
+            self._on_error(exc)
 
     @staticmethod
     def _run_job(job: _Job) -> None:

@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel
 
-from langchain_comet.archive import Archive
+from langchain_comet.archive import Archive, ArchiveError
 from langchain_comet.failures import HandlerError
 
 
@@ -174,3 +174,24 @@ def test_a_process_that_exits_without_flush_still_writes_its_archive(tmp_path: P
     (run,) = archive.runs()
     assert run["inputs"] == {"prompts": ["exit without flush"]}
     assert list(archive.session_table()["text"]) == ["bye"]
+
+
+def test_a_dropped_handler_writes_its_archive_without_blocking_the_app(make_handler, offline_dir):
+    import gc
+    import time
+
+    handler = make_handler()
+    FakeListLLM(responses=["kept"]).invoke("dropped", config={"callbacks": [handler]})
+    archive_file = offline_dir / f"{handler.experiment.id}.zip"
+    del handler
+    gc.collect()
+    deadline = time.monotonic() + 60
+    runs = None
+    while runs is None and time.monotonic() < deadline:
+        try:  # written by the worker in the background; complete once it parses
+            runs = Archive(archive_file).runs()
+        except ArchiveError:
+            time.sleep(0.1)
+    assert runs is not None
+    (run,) = runs
+    assert run["inputs"] == {"prompts": ["dropped"]}

@@ -97,7 +97,7 @@ def test_action_records_asset_lists_every_callback_with_counters(handler, finish
     assert start["prompts"] == ["ping"]
     assert start["step"] == 1 and start["llm_starts"] == 1 and start["starts"] == 1
     assert end["step"] == 2 and end["llm_ends"] == 1 and end["ends"] == 1
-    assert end["outputs"]["generations"][0][0]["text"] == "ok"
+    assert end["text"] == ["ok"]
 
 
 def test_custom_metrics_are_in_the_table_and_summarised_as_metrics(make_handler, finish):
@@ -115,3 +115,18 @@ def test_custom_metrics_are_in_the_table_and_summarised_as_metrics(make_handler,
     assert [m.value for m in archive.metrics("chars_max")] and all(
         m.value in (4.0, 6.0) for m in archive.metrics("chars_max")
     )
+
+
+def test_streamed_tokens_are_one_action_record_per_run_in_order(handler, finish):
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="a b c")]))
+    list(model.stream("go", config={"callbacks": [handler]}))
+    records = json.loads(finish(handler).assets("langchain-action_records.json")[0].data)
+
+    assert [r["action"] for r in records] == [
+        "on_chat_model_start",
+        "on_llm_new_token",
+        "on_llm_end",
+    ]
+    tokens = records[1]
+    assert tokens["tokens"] == ["a", " ", "b", " ", "c"]
+    assert tokens["llm_streams"] == 5  # the counters as of the last token

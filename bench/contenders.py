@@ -1,0 +1,146 @@
+"""The handlers compared, each behind the same make / flush / finish interface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+PROBE_TIMEOUT_S = 90
+
+
+class NoopHandler(BaseCallbackHandler):
+    """Overrides nothing: LangChain still builds run managers and dispatches every event."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """How to build a fresh handler in a directory, wait for its deferred work, and end it."""
+
+    name: str
+    make: Callable[[Path], Any]
+    flush: Callable[[Any], None] = field(default=lambda handler: None)
+    finish: Callable[[Any], None] = field(default=lambda handler: None)
+    needs_textstat: str | None = None  # "ours" or "community": probe textstat first
+
+
+class OfflineRedirect:
+    """Stands in for langchain-community's ``_get_experiment``: an OfflineExperiment instead.
+
+    The community handler only knows online experiments; the directory is switched per block.
+    """
+
+    def __init__(self) -> None:
+        self.directory: Path | None = None
+
+    def __call__(self, workspace: str | None = None, project_name: str | None = None) -> Any:
+        import comet_ml
+
+        return comet_ml.OfflineExperiment(
+            workspace=workspace,
+            project_name=project_name,
+            offline_directory=str(self.directory) if self.directory else None,
+        )
+
+
+REDIRECT = OfflineRedirect()
+
+
+def install_community_redirect() -> None:
+    """Patch the community module's experiment factory for the rest of this process."""
+    from langchain_community.callbacks import comet_ml_callback
+
+    comet_ml_callback._get_experiment = REDIRECT  # type: ignore[assignment]
+
+
+def _make_ours(options: dict[str, Any]) -> Callable[[Path], Any]:
+    def make(directory: Path) -> Any:
+        from langchain_comet import CometCallbackHandler
+
+        return CometCallbackHandler(online=False, offline_directory=str(directory), **options)
+
+    return make
+
+
+def _make_community(options: dict[str, Any]) -> Callable[[Path], Any]:
+    def make(directory: Path) -> Any:
+        from langchain_community.callbacks import CometCallbackHandler
+
+        install_community_redirect()
+        REDIRECT.directory = directory
+        return CometCallbackHandler(**options)
+
+    return make
+
+
+def _flush_tracker(handler: Any) -> None:
+    handler.flush_tracker()
+
+
+def _finish_ours(handler: Any) -> None:
+    handler.flush_tracker(finish=True)
+
+
+def _finish_community(handler: Any) -> None:
+    handler.experiment.end()
+
+
+def ours(name: str = "ours", **options: Any) -> Contender:
+    textstat = "ours" if options.get("complexity_metrics") else None
+    return Contender(name, _make_ours(options), _flush_tracker, _finish_ours, textstat)
+
+
+def community(name: str = "community", **options: Any) -> Contender:
+    textstat = "community" if options.get("complexity_metrics") else None
+    return Contender(name, _make_community(options), _flush_tracker, _finish_community, textstat)
+
+
+def all_contenders() -> list[Contender]:
+    return [
+        Contender("none", lambda directory: None),
+        Contender("noop", lambda directory: NoopHandler()),
+        ours(),
+        ours("ours+complexity", complexity_metrics=True),
+        ours("ours-nostream", stream_logs=False),
+        community(),
+        community("community+complexity", complexity_metrics=True),
+    ]
+
+
+def by_name(name: str) -> Contender:
+    for contender in all_contenders():
+        if contender.name == name:
+            return contender
+    raise KeyError(name)
+
+
+def handler_failures(handler: Any) -> list[str]:
+    """What our handler reported as its own failures (it never raises into the app)."""
+    failures = getattr(handler, "_failures", None)
+    kinds = getattr(failures, "kinds", None)
+    return sorted(f"{where}: {kind}" for where, kind in kinds) if kinds else []
+
+
+def textstat_unavailable(which: str) -> str | None:
+    """Why textstat cannot score text offline for ``which`` handler, or None if it can.
+
+    Run in a subprocess with a timeout: textstat may try to download NLTK data and hang.
+    """
+    command = [sys.executable, "-m", "bench.probe", which]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"textstat hung for more than {PROBE_TIMEOUT_S} s (offline NLTK data download?)"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    reason = next((line for line in reversed(lines) if line.startswith("PROBE-FAIL")), None)
+    detail = reason.removeprefix("PROBE-FAIL ") if reason else (lines[-1] if lines else "?")
+    return f"textstat fails offline: {detail}"
