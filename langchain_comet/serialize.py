@@ -412,9 +412,39 @@ class _Converter:
 def to_json(obj: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> JSON:
     """Make any callback payload loggable as strict JSON; never raises, never drops silently."""
     try:
+        if _is_plain(obj, max_chars, 0):
+            return obj  # type: ignore[no-any-return]
         return _Converter(max_chars).convert(obj)
     except Exception:
         return _opaque(obj, max_chars)
+
+
+_PLAIN_LEAVES = (bool, int, type(None))
+# Containers this small are checked for plainness; larger ones go the general way.
+_PLAIN_MAX_ITEMS = 64
+
+
+def _is_plain(obj: Any, max_chars: int | None, depth: int) -> bool:
+    """Whether ``obj`` already is strict JSON within bounds, so it can be used as is.
+
+    Most payloads (a dict of a few short strings, a list of tags) are; checking costs a
+    fraction of rebuilding them. Exact types only: subclasses take the general path.
+    """
+    cls = type(obj)
+    if cls is str:
+        return obj.isascii() and (max_chars is None or len(obj) <= max_chars)
+    if cls in _PLAIN_LEAVES:
+        return cls is not int or _INT64_MIN <= obj <= _INT64_MAX
+    if cls is float:
+        return math.isfinite(obj)
+    if depth >= 8 or cls not in (dict, list) or len(obj) > _PLAIN_MAX_ITEMS:
+        return False
+    if cls is dict:
+        return all(
+            type(key) is str and key.isascii() and _is_plain(value, max_chars, depth + 1)
+            for key, value in obj.items()
+        )
+    return all(_is_plain(item, max_chars, depth + 1) for item in obj)
 
 
 def dumps(obj: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:

@@ -45,6 +45,7 @@ class Session:
         self.failures = failures
         self.tree = RunTree(sink, settings, failures)
         self.worker: Worker[Event] = Worker(self._apply, self._worker_failed, tick=self._tick)
+        self.submit = self.worker.submit  # the hot path: one call, no wrapper
         self.closed = False
         # After flush_tracker(finish=True) the experiment is over; a later event opens the
         # next one rather than being logged into an experiment that no longer records.
@@ -75,9 +76,6 @@ class Session:
 
     def _worker_failed(self, exc: BaseException) -> None:
         self.failures.report("recording an event", exc, background=True)
-
-    def submit(self, event: Event) -> None:
-        self.worker.submit(event)
 
     def flush(
         self,

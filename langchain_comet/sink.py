@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+# Imported with the package, not at the first flush: ~0.3 s that the application would
+# otherwise wait for inside its first flush_tracker().
+import pandas as pd
+
 from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
 from langchain_comet.serialize import JSON, dumps
 
@@ -136,49 +140,94 @@ def archive_path(experiment: Any) -> Path | None:
     return Path(directory, f"{experiment.id}.zip")
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+# json's C encoder, built once: JSONEncoder.encode builds it anew on every call, which
+# costs more than encoding a record. Compact, UTF-8 text, NaN refused; no cycle check,
+# which records made of to_json output never need (a cycle still fails, and is caught).
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_PY_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_not_json
+)
+_encode = (
+    None
+    if _C_ENCODER is None  # an interpreter without json's C accelerator
+    else _C_ENCODER(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+)
+
+
+def _encode_record(record: dict[str, JSON]) -> str:
+    if _encode is None:
+        return _PY_ENCODER.encode(record)
+    return "".join(_encode(record, 0))
+
+
 def _json_line(record: dict[str, JSON]) -> str:
     """One strict JSON line. Records are built from ``to_json`` output, so the C encoder
     nearly always suffices; anything it rejects (a stray NaN, a lone surrogate in a name)
     goes through the full converter instead of being lost."""
     try:
-        line = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        line = _encode_record(record)
         line.encode("utf-8")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         line = dumps(record, None)
     return line + "\n"
 
 
 class Spool:
-    """An append-only JSON-lines file: records wait here, not in RAM, until a flush."""
+    """Records waiting on disk, not in RAM, already in the form of the asset they become.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    ``take`` hands over the finished file (to be logged as is, no copy) and the next
+    record starts a new one: a JSON-lines file, or with ``array`` a JSON array.
+    """
+
+    def __init__(self, directory: Path, name: str, *, array: bool = False) -> None:
+        self._directory = directory
+        self._name = name
+        self._array = array
+        self._files = 0
         self.count = 0
+        self.path: Path | None = None
         self._file: IO[str] | None = None
 
     def append(self, record: dict[str, JSON]) -> None:
         if self._file is None:
+            self._files += 1
+            folder = self._directory / f"{self._name}-{self._files}"
+            folder.mkdir()
+            self.path = folder / self._name
             # A large buffer: each write to this disk costs a system call worth ~50 records.
-            self._file = self.path.open("a", encoding="utf-8", buffering=SPOOL_BUFFER)
+            self._file = self.path.open("w", encoding="utf-8", buffering=SPOOL_BUFFER)
+            if self._array:
+                self._file.write("[\n")
+        elif self._array:
+            self._file.write(",\n")
         self._file.write(_json_line(record))
         self.count += 1
 
+    def take(self) -> Path | None:
+        """Complete the current file and return it; later records go to a new one."""
+        if self._file is None:
+            return None
+        if self._array:
+            self._file.write("]\n")
+        self._file.close()
+        path, self.path, self._file, self.count = self.path, None, None, 0
+        return path
+
     def lines(self) -> Iterator[str]:
-        if self._file is not None:
-            self._file.flush()
-        if not self.path.exists():
+        """The records of the current file (JSON lines only), for building a table."""
+        if self._file is None or self.path is None:
             return
+        self._file.flush()
         with self.path.open(encoding="utf-8") as file:
             for line in file:
                 if line.strip():
                     yield line.rstrip("\n")
-
-    def clear(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self.path.unlink(missing_ok=True)
-        self.count = 0
 
 
 class CometSink:
@@ -187,9 +236,9 @@ class CometSink:
     def __init__(self, experiment: Any, budget: TokenBucket | None = None) -> None:
         self.experiment = experiment
         self._dir = Path(tempfile.mkdtemp(prefix="langchain-comet-"))
-        self.runs = Spool(self._dir / "runs.jsonl")
-        self.rows = Spool(self._dir / "rows.jsonl")
-        self.actions = Spool(self._dir / "actions.jsonl")
+        self.runs = Spool(self._dir, RUN_TREE)
+        self.rows = Spool(self._dir, "rows.jsonl")
+        self.actions = Spool(self._dir, ACTION_RECORDS, array=True)
         self._asset_seq = 0
         self._budget = budget if budget is not None else TokenBucket()
         self._grouped = GroupedTexts()
@@ -239,32 +288,19 @@ class CometSink:
         self.tick()
         if self.rows.count:
             self._log_table()
-        if self.actions.count:
-            path = self._asset_file(ACTION_RECORDS)
-            with path.open("w", encoding="utf-8") as out:
-                out.write("[")
-                for i, line in enumerate(self.actions.lines()):
-                    out.write(",\n" if i else "\n")
-                    out.write(line)
-                out.write("\n]\n")
+        actions = self.actions.take()
+        if actions is not None:
             self.experiment.log_asset(
-                str(path),
+                str(actions),
                 file_name=ACTION_RECORDS,
                 metadata={"langchain_version": langchain_version},
             )
-        if self.runs.count:
-            path = self._asset_file(RUN_TREE)
-            with path.open("w", encoding="utf-8") as out:
-                for line in self.runs.lines():
-                    out.write(line)
-                    out.write("\n")
-            self.experiment.log_asset(str(path), file_name=RUN_TREE)
-        for spool in (self.rows, self.actions, self.runs):
-            spool.clear()
+        runs = self.runs.take()
+        if runs is not None:
+            self.experiment.log_asset(str(runs), file_name=RUN_TREE)
+        self.rows.take()
 
     def _log_table(self) -> None:
-        import pandas as pd
-
         frame = pd.DataFrame.from_records([json.loads(line) for line in self.rows.lines()])
         self.experiment.log_table(SESSION_TABLE, frame, index=False)
 
@@ -275,9 +311,6 @@ class CometSink:
         path = self._asset_file(MODEL_FILE)
         path.write_text(dumps(description, None), encoding="utf-8")
         self.experiment.log_model(name, str(path), file_name=MODEL_FILE)
-
-    def log_metrics_now(self, values: Mapping[str, float], step: int | None = None) -> None:
-        self.experiment.log_metrics(dict(values), step=step)
 
     def _asset_file(self, name: str) -> Path:
         """A fresh file per logged asset: comet_ml may read it after the call returns."""
@@ -297,9 +330,5 @@ class CometSink:
 
     def discard(self) -> None:
         for spool in (self.rows, self.actions, self.runs):
-            spool.clear()
+            spool.take()
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    @property
-    def spool_dir(self) -> str:
-        return os.fspath(self._dir)
