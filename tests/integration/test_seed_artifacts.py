@@ -130,3 +130,24 @@ def test_streamed_tokens_are_one_action_record_per_run_in_order(handler, finish)
     tokens = records[1]
     assert tokens["tokens"] == ["a", " ", "b", " ", "c"]
     assert tokens["llm_streams"] == 5  # the counters as of the last token
+
+
+def test_complexity_metrics_are_in_the_table_and_summarised_without_nan(make_handler, finish):
+    import math
+
+    from langchain_comet.metrics import COMPLEXITY_METRICS
+
+    handler = make_handler(complexity_metrics=True)
+    llm = FakeListLLM(
+        responses=["The cat sat on the mat. It was happy.", "Photosynthesis converts light."]
+    )
+    llm.batch(["a", "b"], config={"callbacks": [handler]})
+    archive = finish(handler)
+
+    table = archive.session_table()
+    assert set(COMPLEXITY_METRICS) <= set(table.columns)
+    assert all(isinstance(v, str) and "grade" in v for v in table["text_standard"])
+    names = {m.name for m in archive.metrics()}
+    assert {"flesch_reading_ease_mean", "gunning_fog_max", "osman_count"} <= names
+    assert not any(name.startswith("text_standard") for name in names)
+    assert all(math.isfinite(m.value) for m in archive.metrics())
