@@ -106,6 +106,8 @@ def all_contenders() -> list[Contender]:
         Contender("noop", lambda directory: NoopHandler()),
         ours(),
         ours("ours+complexity", complexity_metrics=True),
+        # Issue #4: readability scores and spaCy visualizations on, still off the hot path.
+        ours("ours+analysis", complexity_metrics=True, visualizations=["dep", "ent"]),
         ours("ours-nostream", stream_logs=False),
         community(),
         community("community+complexity", complexity_metrics=True),

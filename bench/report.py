@@ -128,7 +128,7 @@ def verdict(target: str, value: float | None, ok: bool, detail: str, why: str = 
 
 def latency_verdicts(latency: dict[str, Any]) -> list[Verdict]:
     verdicts = []
-    for contender in ("ours", "ours+complexity"):
+    for contender in ("ours", "ours+complexity", "ours+analysis"):
         for name, workload in latency.items():
             value = ratios(workload, contender)["hot_mean_us"]
             reason = workload["contenders"].get(contender, {}).get("unavailable") or ""

@@ -34,10 +34,11 @@ from langchain_comet.sink import (
     ExperimentSettings,
     create_experiment,
 )
+from langchain_comet.visualize import STYLES as VISUALIZATION_STYLES
+from langchain_comet.visualize import Visualizer, resolve_pipeline
 
 logger = logging.getLogger("langchain_comet")
 
-VISUALIZATION_STYLES = ("dep", "ent", "span")
 # flush_tracker's seed defaults; on reset they mean "not given", so earlier settings stay.
 _FLUSH_DEFAULT_TASK_TYPE = "inference"
 _FLUSH_DEFAULT_PROJECT = "comet-langchain-demo"
@@ -132,6 +133,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         self.stream_logs = stream_logs
         self.spacy_model = spacy_model
         self.max_text_chars = max_text_chars
+        self._pipeline = resolve_pipeline(spacy_model) if self.visualizations else None
         self._failures = Failures(raise_error)
         self._settings = ExperimentSettings(
             task_type=task_type,
@@ -175,6 +177,11 @@ class CometCallbackHandler(BaseCallbackHandler):
             complexity_metrics=self.complexity_metrics,
             custom_metrics=self.custom_metrics,
             max_chars=self.max_text_chars,
+            visualizer=(
+                Visualizer(self._pipeline, self.visualizations)
+                if self.visualizations and self._pipeline is not None
+                else None
+            ),
         )
 
     # -- counters -----------------------------------------------------------------------
@@ -577,7 +584,9 @@ class CometCallbackHandler(BaseCallbackHandler):
         self.workspace = workspace or self.workspace
         self.tags = list(tags) if tags else self.tags
         self.name = name or self.name
-        self.visualizations = list(visualizations) if visualizations else self.visualizations
+        if visualizations:
+            self._pipeline = self._pipeline or resolve_pipeline(self.spacy_model)
+            self.visualizations = list(visualizations)
         self.complexity_metrics = complexity_metrics or self.complexity_metrics
         self.custom_metrics = custom_metrics or self.custom_metrics
         self._settings.task_type = self.task_type

@@ -23,6 +23,7 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from langchain_comet import metrics, usage
 from langchain_comet.failures import Failures
 from langchain_comet.serialize import JSON, message_to_dict, render_messages, to_json, truncate
+from langchain_comet.visualize import Visualizer
 
 # The seed's counters, in the order ``get_custom_callback_meta`` returns them.
 COUNTERS = (
@@ -79,6 +80,8 @@ class RecordWriter(Protocol):
 
     def action(self, record: dict[str, JSON]) -> None: ...
 
+    def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None: ...
+
 
 @dataclass(slots=True)
 class _Run:
@@ -119,6 +122,7 @@ class TreeSettings:
     complexity_metrics: bool = False
     custom_metrics: metrics.CustomMetrics | None = None
     max_chars: int | None = None
+    visualizer: Visualizer | None = None
 
 
 def iso(wall: float | None) -> str | None:
@@ -150,6 +154,7 @@ class RunTree:
         self.settings = settings
         self.failures = failures
         self._open: dict[UUID, _Run] = {}
+        self._visualized = 0  # the seed's per-session index of visualized generations
         self._handlers: dict[str, Callable[[Event], None]] = {
             "on_llm_start": self._llm_start,
             "on_chat_model_start": self._chat_model_start,
@@ -279,6 +284,7 @@ class RunTree:
         token_usage: usage.TokenUsage | None = None,
         model_name: str | None = None,
         step: int | None = None,
+        generation_metrics: list[dict[str, Any]] | None = None,
     ) -> dict[str, JSON]:
         self._open.pop(run.run_id, None)
         if run.last_token is not None:
@@ -315,6 +321,8 @@ class RunTree:
         }
         if run.dropped_events:
             record["events_dropped"] = run.dropped_events
+        if generation_metrics:
+            record["generation_metrics"] = self._json(generation_metrics)
         self.writer.run(record)
         if run.parent_run_id is None and latency_ms is not None and status != "incomplete":
             self.writer.metrics({"trace_latency_ms": latency_ms}, step or 0)
@@ -453,6 +461,7 @@ class RunTree:
             "generations": [[self._generation(g) for g in gens] for gens in response.generations],
             "llm_output": self._json(response.llm_output),
         }
+        analyses = self._analyse(response)
         record = self._finish(
             run,
             event.wall,
@@ -463,8 +472,9 @@ class RunTree:
             token_usage=tokens,
             model_name=model,
             step=event.step,
+            generation_metrics=[a for a in analyses if len(a) > 2] or None,
         )
-        self._session_rows(event, run, response, record)
+        self._session_rows(event, run, response, record, analyses)
         per_run = {
             "llm_latency_ms": record["latency_ms"],
             "time_to_first_token_ms": record["time_to_first_token_ms"],
@@ -484,41 +494,18 @@ class RunTree:
             out["message"] = message_to_dict(generation.message, self.settings.max_chars)
         return out
 
-    def _session_rows(
-        self, event: Event, run: _Run, response: LLMResult, record: Mapping[str, JSON]
-    ) -> None:
-        token_usage = record["token_usage"] if isinstance(record["token_usage"], dict) else {}
-        complexity_rows: list[Mapping[str, Any]] = []
-        custom_rows: list[Mapping[str, Any]] = []
+    def _analyse(self, response: LLMResult) -> list[dict[str, Any]]:
+        """Readability and custom metrics of each generation, computed once for the run
+        record, the session table and the metric summaries."""
+        analyses: list[dict[str, Any]] = []
         for prompt_idx, generations in enumerate(response.generations):
-            prompt = run.prompts[prompt_idx] if prompt_idx < len(run.prompts) else None
             for gen_idx, generation in enumerate(generations):
-                row: dict[str, JSON] = {
-                    "step": event.step,
-                    "run_id": record["run_id"],
-                    "parent_run_id": record["parent_run_id"],
-                    "trace_id": record["trace_id"],
-                    "prompt_idx": prompt_idx,
-                    "gen_idx": gen_idx,
-                    "prompts": prompt,
-                    "text": self._text_of(generation.text),
-                    "model_name": record["model_name"],
-                    "finish_reason": self._json(
-                        (generation.generation_info or {}).get("finish_reason")
-                    ),
-                    "latency_ms": record["latency_ms"],
-                    "time_to_first_token_ms": record["time_to_first_token_ms"],
-                    "prompt_tokens": token_usage.get("prompt_tokens"),
-                    "completion_tokens": token_usage.get("completion_tokens"),
-                    "total_tokens": token_usage.get("total_tokens"),
-                }
+                analysis: dict[str, Any] = {"prompt_idx": prompt_idx, "gen_idx": gen_idx}
                 if self.settings.complexity_metrics:
                     scores = self._guarded(
                         "complexity_metrics", metrics.complexity_metrics, generation.text
                     )
-                    if scores:
-                        row.update(scores)
-                        complexity_rows.append(scores)
+                    analysis["complexity"] = scores or {}
                 if self.settings.custom_metrics is not None:
                     custom = self._guarded(
                         "custom_metrics",
@@ -528,15 +515,61 @@ class RunTree:
                         prompt_idx,
                         gen_idx,
                     )
-                    if custom:
-                        row.update(custom)
-                        custom_rows.append(custom)
-                self.writer.row(row)
-                self._stream(generation.text, event, run, prompt_idx=prompt_idx, gen_idx=gen_idx)
-        for rows in (complexity_rows, custom_rows):
-            if rows:
-                for name, stats in metrics.summarize(rows).items():
-                    self.writer.metrics(stats, event.step, prefix=name)
+                    analysis["custom"] = custom or {}
+                analyses.append(analysis)
+        return analyses
+
+    def _session_rows(
+        self,
+        event: Event,
+        run: _Run,
+        response: LLMResult,
+        record: Mapping[str, JSON],
+        analyses: list[dict[str, Any]],
+    ) -> None:
+        token_usage = record["token_usage"] if isinstance(record["token_usage"], dict) else {}
+        for analysis in analyses:
+            prompt_idx, gen_idx = analysis["prompt_idx"], analysis["gen_idx"]
+            generation = response.generations[prompt_idx][gen_idx]
+            prompt = run.prompts[prompt_idx] if prompt_idx < len(run.prompts) else None
+            row: dict[str, JSON] = {
+                "step": event.step,
+                "run_id": record["run_id"],
+                "parent_run_id": record["parent_run_id"],
+                "trace_id": record["trace_id"],
+                "prompt_idx": prompt_idx,
+                "gen_idx": gen_idx,
+                "prompts": prompt,
+                "text": self._text_of(generation.text),
+                "model_name": record["model_name"],
+                "finish_reason": self._json(
+                    (generation.generation_info or {}).get("finish_reason")
+                ),
+                "latency_ms": record["latency_ms"],
+                "time_to_first_token_ms": record["time_to_first_token_ms"],
+                "prompt_tokens": token_usage.get("prompt_tokens"),
+                "completion_tokens": token_usage.get("completion_tokens"),
+                "total_tokens": token_usage.get("total_tokens"),
+                **analysis.get("complexity", {}),
+                **analysis.get("custom", {}),
+            }
+            self.writer.row(row)
+            self._stream(generation.text, event, run, prompt_idx=prompt_idx, gen_idx=gen_idx)
+            if self.settings.visualizer is not None:
+                self._visualize(generation.text, prompt)
+        for kind in ("complexity", "custom"):
+            rows = [a[kind] for a in analyses if a.get(kind)]
+            for name, stats in metrics.summarize(rows).items():
+                self.writer.metrics(stats, event.step, prefix=name)
+
+    def _visualize(self, text: str, prompt: str | None) -> None:
+        visualizer = self.settings.visualizer
+        assert visualizer is not None
+        idx = self._visualized
+        self._visualized += 1
+        pages = self._guarded("visualizations", visualizer.render, text)
+        for style, html in (pages or {}).items():
+            self.writer.visualization(style, idx, html, prompt)
 
     def _guarded(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:

