@@ -30,6 +30,10 @@ class Failures:
 
     def report(self, where: str, exc: BaseException, *, background: bool = False) -> None:
         """Log ``exc`` once per (where, exception type); keep it if it must be re-raised."""
+        if isinstance(exc, BaseExceptionGroup):  # several parts failed: name each cause
+            for part in exc.exceptions:
+                self.report(where, part, background=background)
+            return
         kind = (where, type(exc).__name__)
         with self._lock:
             first = kind not in self._seen

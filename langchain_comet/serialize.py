@@ -410,41 +410,60 @@ class _Converter:
 
 
 def to_json(obj: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> JSON:
-    """Make any callback payload loggable as strict JSON; never raises, never drops silently."""
+    """Make any callback payload loggable as strict JSON; never raises, never drops silently.
+
+    The result never shares a container with ``obj``: a record must not change when the
+    application later mutates what it passed to a callback.
+    """
     try:
-        if _is_plain(obj, max_chars, 0):
-            return obj  # type: ignore[no-any-return]
+        plain = _plain_copy(obj, max_chars, 0)
+        if plain is not _NOT_PLAIN:
+            return plain  # type: ignore[return-value]
         return _Converter(max_chars).convert(obj)
     except Exception:
         return _opaque(obj, max_chars)
 
 
-_PLAIN_LEAVES = (bool, int, type(None))
-# Containers this small are checked for plainness; larger ones go the general way.
+_NOT_PLAIN = object()
+# Containers this small are tried as plain JSON first; larger ones go the general way.
 _PLAIN_MAX_ITEMS = 64
 
 
-def _is_plain(obj: Any, max_chars: int | None, depth: int) -> bool:
-    """Whether ``obj`` already is strict JSON within bounds, so it can be used as is.
+def _plain_copy(obj: Any, max_chars: int | None, depth: int) -> object:
+    """A copy of ``obj`` if it already is strict JSON within bounds, else ``_NOT_PLAIN``.
 
-    Most payloads (a dict of a few short strings, a list of tags) are; checking costs a
-    fraction of rebuilding them. Exact types only: subclasses take the general path.
+    Most payloads (a dict of a few short strings, a list of tags) are; copying them costs
+    a fraction of the general conversion. Exact types only: subclasses go the general way.
     """
     cls = type(obj)
     if cls is str:
-        return obj.isascii() and (max_chars is None or len(obj) <= max_chars)
-    if cls in _PLAIN_LEAVES:
-        return cls is not int or _INT64_MIN <= obj <= _INT64_MAX
+        fits = obj.isascii() and (max_chars is None or len(obj) <= max_chars)
+        return obj if fits else _NOT_PLAIN
+    if obj is None or cls is bool:
+        return obj
+    if cls is int:
+        return obj if _INT64_MIN <= obj <= _INT64_MAX else _NOT_PLAIN
     if cls is float:
-        return math.isfinite(obj)
+        return obj if math.isfinite(obj) else _NOT_PLAIN
     if depth >= 8 or cls not in (dict, list) or len(obj) > _PLAIN_MAX_ITEMS:
-        return False
+        return _NOT_PLAIN
     if cls is dict:
-        return all(
-            type(key) is str and key.isascii() and _is_plain(value, max_chars, depth + 1)
-            for key, value in obj.items()
-        )
-    return all(_is_plain(item, max_chars, depth + 1) for item in obj)
+        out: dict[str, object] = {}
+        for key, value in obj.items():
+            if type(key) is not str or not key.isascii():
+                return _NOT_PLAIN
+            copied = _plain_copy(value, max_chars, depth + 1)
+            if copied is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out[key] = copied
+        return out
+    items: list[object] = []
+    for item in obj:
+        copied = _plain_copy(item, max_chars, depth + 1)
+        if copied is _NOT_PLAIN:
+            return _NOT_PLAIN
+        items.append(copied)
+    return items
 
 
 def dumps(obj: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:

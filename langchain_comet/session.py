@@ -24,6 +24,9 @@ from langchain_comet.worker import Worker
 
 logger = logging.getLogger("langchain_comet")
 
+# At exit, how long the final flush waits for other threads and a closing worker.
+EXIT_JOIN_TIMEOUT = 60.0
+
 
 def _langchain_version() -> str:
     from langchain_core import __version__
@@ -56,6 +59,8 @@ class Session:
 
     def _apply(self, event: Event) -> None:
         if self._sink_ended:
+            if self.closed:  # closing at exit or after the handler was dropped: no new one
+                raise RuntimeError("an event arrived after the handler closed")
             self._switch_sink()
             logger.warning(
                 "langchain-comet: an event arrived after flush_tracker(finish=True); "
@@ -104,11 +109,16 @@ class Session:
         sink = self.sink
         if self._sink_ended:
             if not reset:
+                if model is not None:
+                    logger.warning(
+                        "langchain-comet: flush_tracker(langchain_asset=...) after the "
+                        "experiment ended (finish=True, or at exit): the asset is not logged"
+                    )
                 return sink
             self._switch_sink()
             return self.sink
         if finish and not reset:
-            self.tree.close(time.time(), time.perf_counter())
+            self._step("writing unfinished runs", self._close_tree)
         self._step("writing the session", lambda: sink.write_session(_langchain_version()))
         if model is not None:
             parameters, description, name = model
@@ -122,6 +132,9 @@ class Session:
             self._switch_sink()
         return self.sink
 
+    def _close_tree(self) -> None:
+        self.tree.close(time.time(), time.perf_counter())
+
     def _step(self, where: str, fn: Callable[[], Any]) -> None:
         """One part of a flush; a failing part is reported and the others still run."""
         try:
@@ -130,14 +143,21 @@ class Session:
             self.failures.report(where, exc, background=True)
 
     def close(self) -> None:
-        """Write everything and end the experiment, waiting for it: at interpreter exit."""
-        if self._claim_close():
-            try:
-                self.flush(finish=True)
-            finally:
-                self.worker.stop()
-        else:  # a close_soon may be writing right now: the process must not end under it
-            self.worker.join()
+        """Write everything and end the experiment, waiting for it: at interpreter exit.
+
+        Never raises: it runs inside the interpreter's shutdown, where an exception would
+        skip comet_ml's own hook and leave an empty archive.
+        """
+        try:
+            if self._claim_close():
+                try:
+                    self.flush(finish=True)
+                finally:
+                    self.worker.stop()
+            else:  # a close_soon may be writing now: the process must not end under it
+                self.worker.join(EXIT_JOIN_TIMEOUT)
+        except Exception as exc:
+            self.failures.report("closing at exit", exc)
 
     def close_soon(self) -> None:
         """Close on the worker without waiting: the handler was dropped by the application,
@@ -153,14 +173,28 @@ class Session:
             return True
 
     def _close_on_worker(self) -> None:
-        self._flush(None, finish=True, reset=False, tree_settings=None)
-        self.worker.stop_soon()
+        try:
+            self._flush(None, finish=True, reset=False, tree_settings=None)
+        finally:
+            self.worker.stop_soon()
 
 
 def _close_at_exit(session: weakref.ref[Session]) -> None:
     alive = session()
-    if alive is not None:
-        alive.close()
+    if alive is None or alive.closed:
+        return
+    # This hook runs before the interpreter joins the application's other non-daemon
+    # threads; let them finish (bounded) so their last runs are in the archive.
+    deadline = time.monotonic() + EXIT_JOIN_TIMEOUT
+    for thread in threading.enumerate():
+        if (
+            thread is threading.current_thread()
+            or thread.daemon
+            or thread is threading.main_thread()
+        ):
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive.close()
 
 
 def _register_exit_hook(session: Session) -> None:

@@ -7,13 +7,14 @@ All methods here run on the background worker, one at a time.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -213,10 +214,14 @@ class Spool:
         """Complete the current file and return it; later records go to a new one."""
         if self._file is None:
             return None
-        if self._array:
-            self._file.write("]\n")
-        self._file.close()
-        path, self.path, self._file, self.count = self.path, None, None, 0
+        file, path = self._file, self.path
+        # Whatever happens to this file, the next record starts a fresh one.
+        self.path, self._file, self.count = None, None, 0
+        try:
+            if self._array:
+                file.write("]\n")
+        finally:
+            file.close()
         return path
 
     def lines(self) -> Iterator[str]:
@@ -243,6 +248,8 @@ class CometSink:
         self._budget = budget if budget is not None else TokenBucket()
         self._grouped = GroupedTexts()
         self._aggregated = AggregatedPoints()
+        # Spooled files whose log_asset failed: (path, asset name, metadata), retried.
+        self._unsent: list[tuple[Path, str, dict[str, JSON] | None]] = []
 
     # -- RecordWriter: called for every record ------------------------------------------
 
@@ -256,7 +263,8 @@ class CometSink:
             self._log_grouped_texts()
 
     def metrics(self, values: Mapping[str, float], step: int, prefix: str | None = None) -> None:
-        if not self._aggregated and self._budget.take(len(values)):
+        # One token per call: a call is one batch of points at one step for comet_ml.
+        if not self._aggregated and self._budget.take():
             self.experiment.log_metrics(dict(values), prefix=prefix, step=step)
             return
         self._aggregated.add(dict(values), step, prefix)
@@ -289,21 +297,43 @@ class CometSink:
     # -- flush --------------------------------------------------------------------------
 
     def write_session(self, langchain_version: str) -> None:
-        """Log everything spooled since the last flush, then start the spools afresh."""
-        self.tick()
-        if self.rows.count:
-            self._log_table()
-        actions = self.actions.take()
-        if actions is not None:
-            self.experiment.log_asset(
-                str(actions),
-                file_name=ACTION_RECORDS,
-                metadata={"langchain_version": langchain_version},
+        """Log everything spooled since the last flush, then start the spools afresh.
+
+        Each part is tried even if another fails; a file that could not be logged is kept
+        and tried again at the next flush, so a passing fault loses nothing. Raises the
+        failures together once every part was tried.
+        """
+        errors: list[Exception] = []
+        self._attempt(errors, self.tick)
+        if not self.rows.count or self._attempt(errors, self._log_table):
+            self.rows.take()
+        versions: dict[str, JSON] = {"langchain_version": langchain_version}
+        spools: tuple[tuple[Spool, str, dict[str, JSON] | None], ...] = (
+            (self.actions, ACTION_RECORDS, versions),
+            (self.runs, RUN_TREE, None),
+        )
+        for spool, name, metadata in spools:
+            path = spool.take()
+            if path is not None:
+                self._unsent.append((path, name, metadata))
+        unsent, self._unsent = self._unsent, []
+        for path, name, metadata in unsent:
+            upload = functools.partial(
+                self.experiment.log_asset, str(path), file_name=name, metadata=metadata
             )
-        runs = self.runs.take()
-        if runs is not None:
-            self.experiment.log_asset(str(runs), file_name=RUN_TREE)
-        self.rows.take()
+            if not self._attempt(errors, upload):
+                self._unsent.append((path, name, metadata))
+        if errors:
+            raise ExceptionGroup("writing the session", errors)
+
+    @staticmethod
+    def _attempt(errors: list[Exception], fn: Callable[[], Any]) -> bool:
+        try:
+            fn()
+        except Exception as exc:
+            errors.append(exc)
+            return False
+        return True
 
     def _log_table(self) -> None:
         frame = pd.DataFrame.from_records([json.loads(line) for line in self.rows.lines()])

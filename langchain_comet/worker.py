@@ -78,57 +78,70 @@ class Worker(Generic[T]):
         self._held: deque[T | _Job | _Stop] = deque()
         # Jobs (flushes, exit) waiting: while any is, the worker does not wait for quiet.
         self._urgent = 0
-        self._urgent_lock = threading.Lock()
+        self._stopping = False
+        self._state_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, item: T) -> None:
         """Enqueue one item; cheap unless the worker has fallen far behind."""
+        if self._stopping:
+            self._on_error(RuntimeError("an event arrived after the handler closed"))
+            return
         self._queue.put(item)
         if self._queue.qsize() > self._max_pending:
             self._wait_below(self._high_water)
 
-    def call(self, fn: Callable[[], R], timeout: float | None = None) -> R:
+    def call(self, fn: Callable[[], R]) -> R:
         """Run ``fn`` on the worker once all earlier items are done; return or raise its result.
 
-        Flushes run here so that the spools are only ever touched by one thread.
+        Flushes run here so that the spools are only ever touched by one thread. Once the
+        worker is stopping (or gone), ``fn`` runs on the calling thread instead of never.
         """
         job = _Job(fn)
-        if threading.current_thread() is self._thread:
-            # Called from the worker itself (a garbage-collected handler finalised while
-            # it runs): queueing would wait on ourselves forever.
+        if threading.current_thread() is self._thread or not self._enqueue(job):
             self._run_job(job)
-        else:
-            self._add_urgent(1)
-            self._queue.put(job)
-            if not self._thread.is_alive():  # stopped: run it here rather than never
-                self._run_job(job)
-        result: R = job.future.result(timeout)
+        result: R = job.future.result()
         return result
 
-    def drain(self, timeout: float | None = None) -> None:
-        """Wait until every item submitted so far has been processed."""
-        self.call(lambda: None, timeout)
-
     def call_soon(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the worker after everything queued, without waiting for it."""
-        if not self._thread.is_alive() or threading.current_thread() is self._thread:
-            self._guard(fn)
-            return
-        self._add_urgent(1)
-        self._queue.put(_Job(fn))
+        """Run ``fn`` on the worker after everything queued, without waiting for it.
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Process what is queued, then end the thread."""
-        if self._thread.is_alive():
-            self._add_urgent(1)
-            self._queue.put(_Stop())
-            self._thread.join(timeout)
+        Queued even from the worker itself (a handler garbage-collected while it records):
+        running it there, in the middle of an event, would flush a half-applied tree.
+        """
+        job = _Job(fn)
+        job.future.add_done_callback(self._report_failure)
+        if not self._enqueue(job):
+            self._run_job(job)
+
+    def stop(self) -> None:
+        """Process what is queued, then end the thread and wait for it."""
+        self.stop_soon()
+        self.join()
 
     def stop_soon(self) -> None:
         """End the thread once what is queued now is processed, without waiting."""
-        self._add_urgent(1)
-        self._queue.put(_Stop())
+        with self._state_lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._urgent += 1
+            self._queue.put(_Stop())
+
+    def _enqueue(self, job: _Job) -> bool:
+        """Queue a job unless the worker is stopping; whether it was queued."""
+        with self._state_lock:
+            if self._stopping or not self._thread.is_alive():
+                return False
+            self._urgent += 1
+            self._queue.put(job)
+            return True
+
+    def _report_failure(self, future: Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            self._on_error(exc)
 
     def join(self, timeout: float | None = None) -> None:
         if threading.current_thread() is not self._thread:
@@ -139,7 +152,7 @@ class Worker(Generic[T]):
         return self._queue.qsize() + len(self._held)
 
     def _add_urgent(self, delta: int) -> None:
-        with self._urgent_lock:
+        with self._state_lock:
             self._urgent += delta
 
     def _wait_below(self, level: int) -> None:
@@ -183,6 +196,7 @@ class Worker(Generic[T]):
                     return False
             item = self._held.popleft()
             if isinstance(item, _Stop):
+                self._after_stop()
                 return True
             if isinstance(item, _Job):
                 self._run_job(item)
@@ -199,6 +213,22 @@ class Worker(Generic[T]):
             if self._queue.qsize() > mark and not self._must_work():
                 return False
             yield_at = time.monotonic() + YIELD_SLICE
+
+    def _after_stop(self) -> None:
+        """Nothing is queued after a stop but by a race with it: run such jobs, so no caller
+        waits forever, and report events that came too late to be recorded."""
+        late = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Job):
+                self._run_job(item)
+            elif not isinstance(item, _Stop):
+                late += 1
+        if late:
+            self._on_error(RuntimeError(f"{late} events arrived after the handler closed"))
 
     def _maybe_tick(self) -> None:
         if self._tick is not None and time.monotonic() >= self._next_tick:

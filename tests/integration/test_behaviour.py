@@ -195,3 +195,42 @@ def test_a_dropped_handler_writes_its_archive_without_blocking_the_app(make_hand
     assert runs is not None
     (run,) = runs
     assert run["inputs"] == {"prompts": ["dropped"]}
+
+
+def test_a_handler_finalised_on_its_own_worker_closes_once_and_keeps_everything(
+    make_handler, offline_dir
+):
+    handler = make_handler(raise_error=False)
+    llm = FakeListLLM(responses=[f"answer {i}" for i in range(50)])
+    for i in range(50):
+        llm.invoke(f"q{i}", config={"callbacks": [handler]})
+    session = handler._session
+    # What a garbage collection on the worker thread does: close it from there.
+    session.worker.call(session.close_soon)
+    session.worker.join(60)
+    (archive_file,) = offline_dir.glob("*.zip")  # no second, empty experiment
+    assert len(Archive(archive_file).runs()) == 50
+
+
+def test_a_flush_waiting_on_a_stopping_worker_still_returns(handler):
+    worker = handler._session.worker
+    worker.stop_soon()
+    assert worker.call(lambda: "ran") == "ran"
+
+
+def test_an_asset_comet_ml_failed_to_log_is_retried_at_the_next_flush(
+    make_handler, finish, monkeypatch
+):
+    handler = make_handler(raise_error=False)
+    llm = FakeListLLM(responses=["first", "second"])
+    llm.invoke("1", config={"callbacks": [handler]})
+    real_log_asset = handler.experiment.log_asset
+    monkeypatch.setattr(handler.experiment, "log_asset", failing)
+    handler.flush_tracker()
+    monkeypatch.setattr(handler.experiment, "log_asset", real_log_asset)
+    llm.invoke("2", config={"callbacks": [handler]})
+    archive = finish(handler)
+    assert sorted(r["inputs"]["prompts"][0] for r in archive.runs()) == ["1", "2"]
+    assert len(archive.session_table()) == 2  # the table was logged once per flush, no repeats
+    actions = archive.action_records()
+    assert [a["action"] for a in actions].count("on_llm_start") == 2
