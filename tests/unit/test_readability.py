@@ -84,3 +84,23 @@ def test_scores_equal_textstat_reading_the_full_cmu_dictionary(guarded_env):
         ours = complexity_metrics(text)
         for name, value in reference.items():
             assert ours[name] == pytest.approx(value), name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这是一个测试。我们在这里写中文。" * 5,
+        "El perro come la comida. La casa es grande y bonita.",
+        "The cat sat on the mat and looked out of the window. " * 2000,
+        "🙂🙂🙂 ??? !!!",
+        "1234 5678 9.5",
+    ],
+    ids=["chinese", "spanish", "very-long", "emoji", "numbers"],
+)
+def test_unusual_texts_get_finite_scores_or_none(text):
+    scores = complexity_metrics(text)
+    for name, value in scores.items():
+        if name == "text_standard":
+            assert isinstance(value, str)
+        else:
+            assert value is None or math.isfinite(value), name
