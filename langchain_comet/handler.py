@@ -13,7 +13,8 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from concurrent.futures import Future
+from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from langchain_core.agents import AgentAction, AgentFinish
@@ -74,13 +75,13 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R | None]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
-        self: CometCallbackHandler = args[0]  # type: ignore[assignment]
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            if self.raise_error:
+            handler = cast(CometCallbackHandler, args[0])
+            if handler.raise_error:
                 raise
-            self._failures.report(method.__name__, exc)
+            handler._failures.report(method.__name__, exc)
             return None
 
     return wrapper
@@ -491,7 +492,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         """Run on a retry event."""
         # tenacity reuses the state object for the next attempt, so read it now.
         outcome = getattr(retry_state, "outcome", None)
-        error = outcome.exception() if getattr(outcome, "failed", False) else None  # type: ignore[union-attr]
+        error = outcome.exception() if isinstance(outcome, Future) and outcome.done() else None
         data = {"attempt": getattr(retry_state, "attempt_number", None), "error": error}
         self._emit("on_retry", _STEP, run_id, parent_run_id, data)
 

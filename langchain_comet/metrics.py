@@ -33,7 +33,6 @@ COMPLEXITY_METRICS = (
 )
 # A grade label such as "7th and 8th grade": kept as text, never summarised.
 TEXT_METRICS = frozenset({"text_standard"})
-SUMMARY_STATS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
 
 CustomMetrics = Callable[[Any, int, int], Mapping[str, Any]]
 

@@ -177,10 +177,6 @@ class RunTree:
             "on_custom_event": self._custom_event,
         }
 
-    @property
-    def open_runs(self) -> int:
-        return len(self._open)
-
     def apply(self, event: Event) -> None:
         self._handlers[event.action](event)
 
@@ -480,9 +476,13 @@ class RunTree:
             "time_to_first_token_ms": record["time_to_first_token_ms"],
             **(tokens or {}),
         }
-        values = {k: v for k, v in per_run.items() if k in _PER_RUN_METRICS and v is not None}
+        values = {
+            name: float(value)
+            for name, value in per_run.items()
+            if name in _PER_RUN_METRICS and isinstance(value, int | float)
+        }
         if values:
-            self.writer.metrics(values, event.step)  # type: ignore[arg-type]
+            self.writer.metrics(values, event.step)
         texts: list[JSON] = [self._text_of(g.text) for gens in response.generations for g in gens]
         self._record_action(event, run, text=texts, token_usage=record["token_usage"])
 
