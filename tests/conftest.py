@@ -15,6 +15,7 @@ os.environ.pop("COMET_START_ONLINE", None)
 for _setting in ("CPU", "GPU", "NETWORK", "DISK", "HOST"):
     os.environ[f"COMET_AUTO_LOG_ENV_{_setting}"] = "false"
 
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,8 +49,21 @@ def guarded_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     assert not log.exists(), log.read_text()
 
 
-def python_script(script: str) -> list[str]:
-    return [sys.executable, "-c", script]
+@pytest.fixture
+def run_python(guarded_env: dict[str, str]) -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """Run a Python snippet in a fresh interpreter with this session's guarded environment."""
+
+    def run(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            env=guarded_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return run
 
 
 @pytest.fixture

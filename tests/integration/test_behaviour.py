@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -149,7 +147,7 @@ def test_long_texts_are_cut_with_a_marker_giving_their_length(make_handler, fini
     assert all(len(t.text) < 150 for t in archive.texts())
 
 
-def test_a_process_that_exits_without_flush_still_writes_its_archive(tmp_path: Path, guarded_env):
+def test_a_process_that_exits_without_flush_still_writes_its_archive(tmp_path: Path, run_python):
     script = textwrap.dedent(
         f"""
         from langchain_core.language_models.fake import FakeListLLM
@@ -160,14 +158,7 @@ def test_a_process_that_exits_without_flush_still_writes_its_archive(tmp_path: P
         print(llm.invoke("exit without flush", config={{"callbacks": [handler]}}))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=guarded_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[0] == "bye"
     archive = Archive(tmp_path)

