@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger("langchain_comet")
 
@@ -49,6 +51,15 @@ class Failures:
                 exc,
                 exc_info=exc if logger.isEnabledFor(logging.DEBUG) else None,
             )
+
+    def attempt(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Background work that may fail on its own: ``fn(*args)``, or ``None`` once its
+        failure is reported, so the rest of the work still runs."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self.report(where, exc, background=True)
+            return None
 
     def raise_pending(self) -> None:
         """Re-raise a background failure kept for ``raise_error=True``."""

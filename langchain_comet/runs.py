@@ -502,12 +502,12 @@ class RunTree:
             for gen_idx, generation in enumerate(generations):
                 analysis: dict[str, Any] = {"prompt_idx": prompt_idx, "gen_idx": gen_idx}
                 if self.settings.complexity_metrics:
-                    scores = self._guarded(
+                    scores = self.failures.attempt(
                         "complexity_metrics", metrics.complexity_metrics, generation.text
                     )
                     analysis["complexity"] = scores or {}
                 if self.settings.custom_metrics is not None:
-                    custom = self._guarded(
+                    custom = self.failures.attempt(
                         "custom_metrics",
                         metrics.custom_metrics,
                         self.settings.custom_metrics,
@@ -567,16 +567,9 @@ class RunTree:
         assert visualizer is not None
         idx = self._visualized
         self._visualized += 1
-        pages = self._guarded("visualizations", visualizer.render, text)
+        pages = self.failures.attempt("visualizations", visualizer.render, text)
         for style, html in (pages or {}).items():
             self.writer.visualization(style, idx, html, prompt)
-
-    def _guarded(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception as exc:
-            self.failures.report(where, exc, background=True)
-            return None
 
     def _chain_end(self, event: Event) -> None:
         run = self._take(event, "chain")

@@ -14,7 +14,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from langchain_comet.failures import Failures
 from langchain_comet.runs import Event, RunTree, TreeSettings
@@ -118,15 +117,15 @@ class Session:
             self._switch_sink()
             return self.sink
         if finish and not reset:
-            self._step("writing unfinished runs", self._close_tree)
-        self._step("writing the session", lambda: sink.write_session(_langchain_version()))
+            self.failures.attempt("writing unfinished runs", self._close_tree)
+        self.failures.attempt("writing the session", sink.write_session, _langchain_version())
         if model is not None:
             parameters, description, name = model
-            self._step(
-                "logging the LangChain asset", lambda: sink.log_model(parameters, description, name)
+            self.failures.attempt(
+                "logging the LangChain asset", sink.log_model, parameters, description, name
             )
         if finish or reset:
-            self._step("ending the Comet experiment", sink.end)
+            self.failures.attempt("ending the Comet experiment", sink.end)
             self._sink_ended = True
         if reset:
             self._switch_sink()
@@ -134,13 +133,6 @@ class Session:
 
     def _close_tree(self) -> None:
         self.tree.close(time.time(), time.perf_counter())
-
-    def _step(self, where: str, fn: Callable[[], Any]) -> None:
-        """One part of a flush; a failing part is reported and the others still run."""
-        try:
-            fn()
-        except Exception as exc:
-            self.failures.report(where, exc, background=True)
 
     def close(self) -> None:
         """Write everything and end the experiment, waiting for it: at interpreter exit.
