@@ -79,6 +79,10 @@ class Archive:
             ]
         except (ValueError, UnicodeDecodeError) as exc:
             raise ArchiveError(f"{path}: corrupt Comet offline archive ({exc})") from exc
+        if not isinstance(self.experiment, dict) or not all(
+            isinstance(message, dict) for message in self.messages
+        ):
+            raise ArchiveError(f"{path}: corrupt Comet offline archive (unexpected JSON shapes)")
 
     # -- experiment-level ---------------------------------------------------------------
 
@@ -101,8 +105,9 @@ class Archive:
 
     def _payloads(self, kind: str) -> Iterator[dict[str, Any]]:
         for message in self.messages:
-            if message.get("type") == kind:
-                yield message.get("payload") or {}
+            payload = message.get("payload")
+            if message.get("type") == kind and isinstance(payload, dict):
+                yield payload
 
     def others(self) -> dict[str, Any]:
         return {p["key"]: p.get("value") for p in self._payloads("log_other") if "key" in p}

@@ -11,18 +11,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import shlex
-import statistics
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from pathlib import Path
 
+from rich.console import Console
+
+from langchain_comet import show
 from langchain_comet.archive import Archive, ArchiveError
+from langchain_comet.report.model import DEFAULT_MAX_CHARS
+from langchain_comet.summary import summarize
 
 EXIT_OK = 0
 EXIT_FAILURE = 2
-LLM_RUN_TYPES = ("llm", "chat_model")
+DEFAULT_TRACES = 20
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -47,13 +51,55 @@ def _demo(args: argparse.Namespace) -> int:
         except demo.DemoError as exc:
             raise CommandError(str(exc)) from exc
     archive = Archive(path)
+    quoted = shlex.quote(str(archive.path))
     print(f"Offline archive written to {archive.path}")
     print("Upload it to Comet with:")
-    print(f"    comet upload {shlex.quote(str(archive.path))}")
+    print(f"    comet upload {quoted}")
     print()
-    for line in summary_lines(archive):
-        print(line)
+    show.render(summarize(archive), _console(), max_traces=None)
+    print()
+    print("See it again, or as an HTML report:")
+    print(f"    langchain-comet show {quoted}")
+    print(f"    langchain-comet report {quoted} -o report.html")
     return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Print an archive's summary and run tree."""
+    summary = summarize(Archive(args.archive))
+    show.render(summary, _console(), max_traces=None if args.all else args.traces)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Write the self-contained HTML report of an archive."""
+    from langchain_comet import report
+
+    summary = summarize(Archive(args.archive))
+    output = Path(args.output)
+    size = report.write_report(summary, output, max_chars=args.max_chars)
+    print(
+        f"Report of {summary.archive.path.name} written to {output} ({size / 1e6:.1f} MB, "
+        f"{len(summary.runs):,} runs, {summary.generations:,} generations)"
+    )
+    return EXIT_OK
+
+
+def _console() -> Console:
+    # Not a terminal (a pipe, a CI log) and no COLUMNS: wide enough that a run's error stays
+    # on its line.
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(width=None if wide else 120, highlight=False)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +130,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
 
-    # `show ARCHIVE` and `report ARCHIVE` subcommands register here, the same way.
+    archive_help = "a Comet offline archive (.zip), or a directory: its newest archive"
+    show_parser = commands.add_parser(
+        "show",
+        help="print an offline archive's summary and run tree",
+        description="Print what an offline archive holds: the experiment, counts by event "
+        "type, tokens, latency percentiles, metrics, errors and the run tree.",
+    )
+    show_parser.add_argument("archive", metavar="ARCHIVE", help=archive_help)
+    show_parser.add_argument(
+        "--traces",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_TRACES,
+        help="traces shown in the run tree (default: %(default)s)",
+    )
+    show_parser.add_argument("--all", action="store_true", help="show every trace")
+    show_parser.set_defaults(run=_show)
+
+    report_parser = commands.add_parser(
+        "report",
+        help="write a self-contained HTML report of an offline archive",
+        description="Write one HTML file (nothing fetched when opened): the traces as a "
+        "timeline with each run's inputs, outputs, tokens and error, the session table, metric "
+        "charts, visualizations and errors.",
+    )
+    report_parser.add_argument("archive", metavar="ARCHIVE", help=archive_help)
+    report_parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default="report.html",
+        help="where to write the report (default: %(default)s)",
+    )
+    report_parser.add_argument(
+        "--max-chars",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_MAX_CHARS,
+        help="longest text kept per field in the report; the archive keeps all "
+        "(default: %(default)s)",
+    )
+    report_parser.set_defaults(run=_report)
     return parser
 
 
@@ -104,77 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
-
-
-# -- summary ----------------------------------------------------------------------------
-
-
-def summary_lines(archive: Archive) -> list[str]:
-    """A few lines on what the archive holds: traces, run types, errors, tokens, latency."""
-    try:
-        runs = archive.runs()
-        generations = len(archive.session_table())
-    except ValueError as exc:  # JSON or CSV that does not parse
-        raise ArchiveError(f"{archive.path}: corrupt run records ({exc})") from exc
-    by_type = Counter(str(run.get("run_type")) for run in runs)
-    traces = sum(1 for run in runs if not run.get("parent_run_id"))
-    errors = [run for run in runs if run.get("status") == "error"]
-    llm_runs = [run for run in runs if run.get("run_type") in LLM_RUN_TYPES]
-
-    tags = ", ".join(archive.tags) or "none"
-    lines = [
-        f"Summary of {archive.path.name}",
-        f"  experiment   {archive.name or archive.experiment_id}"
-        f" (project {archive.project_name or '-'}, tags: {tags})",
-        f"  traces       {traces}",
-        f"  runs         {len(runs)}: "
-        + ", ".join(f"{kind} {count}" for kind, count in sorted(by_type.items())),
-        f"  errors       {len(errors)}",
-    ]
-    for run in errors:
-        error = run.get("error") or {}
-        lines.append(
-            f"    {run.get('name')} ({run.get('run_type')}): "
-            f"{error.get('type')}: {error.get('message')}"
-        )
-    lines.append(f"  tokens       {_tokens(llm_runs)}")
-    lines.append(
-        f"  LLM calls    {len(llm_runs)} ({generations} generations), {_latency(llm_runs)}"
-    )
-    return lines
-
-
-def _tokens(llm_runs: list[dict[str, Any]]) -> str:
-    totals: Counter[str] = Counter()
-    reported = 0
-    for run in llm_runs:
-        usage = run.get("token_usage")
-        if isinstance(usage, dict):
-            reported += 1
-            for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-                value = usage.get(key)
-                if isinstance(value, int):
-                    totals[key] += value
-    if not reported:
-        return "none reported"
-    return (
-        f"{totals['total_tokens']} total ({totals['prompt_tokens']} prompt, "
-        f"{totals['completion_tokens']} completion) from {reported} of {len(llm_runs)} LLM calls"
-    )
-
-
-def _latency(llm_runs: list[dict[str, Any]]) -> str:
-    latencies = [
-        float(run["latency_ms"])
-        for run in llm_runs
-        if isinstance(run.get("latency_ms"), int | float)
-    ]
-    if not latencies:
-        return "latency unknown"
-    return (
-        f"latency min {min(latencies):.1f} ms, median {statistics.median(latencies):.1f} ms, "
-        f"max {max(latencies):.1f} ms"
-    )
 
 
 # -- logging ----------------------------------------------------------------------------

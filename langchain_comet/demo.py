@@ -33,6 +33,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.tools import tool
 
+from langchain_comet import visualize
 from langchain_comet.handler import CometCallbackHandler
 from langchain_comet.sink import archive_path
 
@@ -228,6 +229,16 @@ def build_streaming_chain() -> Runnable[dict[str, str], str]:
     return prompt | model | StrOutputParser()
 
 
+def _visualizations() -> list[str] | None:
+    """spaCy renderings when the ``viz`` extra is installed (``make demo`` installs it)."""
+    try:
+        visualize.resolve_pipeline(None)
+    except visualize.VisualizationError as exc:
+        logger.info("demo: no visualizations (%s)", exc)
+        return None
+    return ["dep", "ent"]
+
+
 def run_demo(
     offline_directory: str | None = None, project_name: str = "langchain-comet-demo"
 ) -> Path:
@@ -243,6 +254,8 @@ def run_demo(
             project_name=project_name,
             tags=DEMO_TAGS,
             name=DEMO_NAME,
+            complexity_metrics=True,
+            visualizations=_visualizations(),
             online=False,
             offline_directory=offline_directory,
         )

@@ -68,7 +68,9 @@ class Visualizer:
 
         if self._nlp is None:
             self._nlp = self._load()
-        doc = self._nlp(text)
+        # spaCy's tokenizer takes exact str only; chat generations carry langchain-core's
+        # TextAccessor, a str subclass.
+        doc = self._nlp(str.__str__(text))
         pages: dict[str, str] = {}
         for style in self.styles:
             if style == "span" and not doc.spans.get("sc"):

@@ -107,3 +107,44 @@ def finish(offline_dir: Path) -> Callable[..., Archive]:
 def openai_server() -> Iterator[OpenAIServer]:
     with OpenAIServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo application's archive, written once per test session."""
+    from langchain_comet import demo
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COMET_DISPLAY_SUMMARY_LEVEL", "0")
+        return demo.run_demo(offline_directory=str(tmp_path_factory.mktemp("demo-archive")))
+
+
+@pytest.fixture(scope="session")
+def community_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive written by langchain_community's CometCallbackHandler (no run tree).
+
+    That handler only creates online experiments; its factory is pointed at an
+    OfflineExperiment, as the benchmark does. Its chain callbacks fail under LCEL, so it is
+    driven the way it still works: plain LLM calls.
+    """
+    import comet_ml
+    from langchain_community.callbacks import CometCallbackHandler as CommunityHandler
+    from langchain_community.callbacks import comet_ml_callback
+    from langchain_core.language_models import FakeListLLM
+
+    directory = tmp_path_factory.mktemp("community-archive")
+
+    def offline_experiment(workspace: str | None = None, project_name: str | None = None) -> Any:
+        return comet_ml.OfflineExperiment(
+            project_name=project_name, offline_directory=str(directory)
+        )
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(comet_ml_callback, "_get_experiment", offline_experiment)
+        handler = CommunityHandler(project_name="community-project", tags=["legacy"])
+        llm = FakeListLLM(responses=["Paris is the capital.", "Four."])
+        for question in ("Capital of France?", "Two plus two?", "Capital again?"):
+            llm.invoke(question, config={"callbacks": [handler]})
+        handler.flush_tracker(llm, finish=True)
+    (path,) = directory.glob("*.zip")
+    return path

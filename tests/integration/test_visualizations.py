@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 
 from langchain_comet.visualize import VisualizationError
 
@@ -38,6 +40,15 @@ def test_each_generation_gets_its_own_page_per_style_with_its_own_prompt(make_ha
         text = next(t for t in prompt_of if t.split()[0] in ent.text)
         assert ent.metadata == {"prompt": prompt_of[text]}
     assert any("GPE" in page.text for page in pages.values())
+
+
+def test_chat_model_generations_are_visualized(make_handler, finish):
+    # A chat generation's text is langchain-core's TextAccessor, which spaCy refused.
+    handler = make_handler(visualizations=["ent"])
+    chat = GenericFakeChatModel(messages=iter([AIMessage(content="Rome is in Italy.")]))
+    chat.invoke("where?", config={"callbacks": [handler]})
+    (page,) = finish(handler).assets("langchain-viz-ent-0.html")
+    assert "Rome" in page.text and "GPE" in page.text
 
 
 def test_a_loaded_pipeline_can_be_passed_and_span_style_shows_entities(

@@ -1,0 +1,866 @@
+// langchain-comet report: renders the archive data embedded in this page. No network, no
+// libraries. Every text from the archive reaches the page through textContent, never HTML.
+// Long lists (traces, runs, table rows) are windowed so 10,000 runs stay responsive.
+"use strict";
+
+const DATA = JSON.parse(document.getElementById("report-data").textContent);
+const RUNS = DATA.runs;
+const TRACES = DATA.traces;
+const RUN_INDEX = new Map(RUNS.map((run, i) => [run.id, i]));
+const TRACE_ROW_HEIGHT = 54;
+const RUN_ROW_HEIGHT = 30;
+const PAGE_SIZE = 100;
+
+// -- small helpers ---------------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function svg(tag, attrs) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  return node;
+}
+
+function fmtMs(ms) {
+  if (ms === null || ms === undefined || !isFinite(ms)) return "–";
+  if (ms >= 60000) return (ms / 60000).toFixed(1) + " min";
+  if (ms >= 1000) return (ms / 1000).toFixed(2) + " s";
+  if (ms >= 10) return ms.toFixed(0) + " ms";
+  if (ms >= 1) return ms.toFixed(1) + " ms";
+  return ms.toFixed(2) + " ms";
+}
+
+function fmtNum(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 0.001 || abs >= 1e6)) return value.toExponential(3);
+  return value.toLocaleString("en-US", { maximumSignificantDigits: 4 });
+}
+
+function fmtTime(iso) {
+  if (!iso) return "–";
+  const match = /T(\d\d:\d\d:\d\d(?:\.\d{1,3})?)/.exec(iso);
+  return match ? match[1] : iso;
+}
+
+function typeBadge(type) {
+  return el("span", { class: "badge t-" + String(type).replace(/[^a-z_]/gi, ""), text: type || "?" });
+}
+
+function statusPill(status) {
+  return el("span", { class: "status " + status, text: status || "?" });
+}
+
+// A function called at most once per animation frame, for scroll handlers.
+function perFrame(fn) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; fn(); });
+  };
+}
+
+// -- virtual list ----------------------------------------------------------------------------
+
+// Renders only the rows in view (plus a margin) of a list of fixed-height rows.
+class VirtualList {
+  constructor(container, rowHeight, renderRow) {
+    this.container = container;
+    this.rowHeight = rowHeight;
+    this.renderRow = renderRow;
+    this.items = [];
+    this.inner = el("div", { class: "vlist-inner" });
+    container.replaceChildren(this.inner);
+    container.addEventListener("scroll", perFrame(() => this.draw()));
+    new ResizeObserver(perFrame(() => this.draw())).observe(container);
+  }
+
+  setItems(items) {
+    this.items = items;
+    this.inner.style.height = items.length * this.rowHeight + "px";
+    this.draw(true);
+  }
+
+  draw(force) {
+    const top = this.container.scrollTop;
+    const height = this.container.clientHeight || 600;
+    const first = Math.max(0, Math.floor(top / this.rowHeight) - 8);
+    const last = Math.min(this.items.length, Math.ceil((top + height) / this.rowHeight) + 8);
+    if (!force && first === this.first && last === this.last) return;
+    this.first = first;
+    this.last = last;
+    const rows = [];
+    for (let i = first; i < last; i++) {
+      const row = this.renderRow(this.items[i], i);
+      row.classList.add("vrow");
+      row.style.top = i * this.rowHeight + "px";
+      rows.push(row);
+    }
+    this.inner.replaceChildren(...rows);
+  }
+
+  scrollToIndex(index) {
+    const top = index * this.rowHeight;
+    const view = this.container.clientHeight;
+    if (top < this.container.scrollTop || top + this.rowHeight > this.container.scrollTop + view) {
+      this.container.scrollTop = Math.max(0, top - view / 3);
+    }
+    this.draw(true);
+  }
+}
+
+// -- header ------------------------------------------------------------------------------------
+
+function renderHeader() {
+  const exp = DATA.experiment;
+  const ov = DATA.overview;
+  document.getElementById("experiment-name").textContent = exp.name || exp.id;
+  const chips = [
+    ["project", exp.project || "–"],
+    ["archive", exp.archive],
+    ...(exp.tags.length ? [["tags", exp.tags.join(", ")]] : []),
+    ...(exp.created_from ? [["created from", exp.created_from]] : []),
+  ];
+  document.getElementById("experiment-chips").replaceChildren(
+    ...chips.map(([key, value]) => el("span", { class: "chip" }, key + " ", el("b", { text: value }))));
+
+  const tokens = ov.tokens || {};
+  const kpi = (label, value, sub, bad) =>
+    el("div", { class: "kpi" + (bad ? " bad" : "") },
+      el("div", { class: "label", text: label }),
+      el("div", { class: "value", text: value }),
+      sub ? el("div", { class: "sub", text: sub }) : null);
+  const cards = [];
+  if (ov.has_run_tree) {
+    cards.push(kpi("Traces", fmtNum(ov.traces), fmtNum(ov.runs) + " runs"));
+  }
+  cards.push(kpi("LLM calls", fmtNum(ov.llm_calls), fmtNum(ov.generations) + " generations"));
+  cards.push(kpi("Errors", fmtNum(ov.errors), ov.errors ? "see the Errors tab" : "none", ov.errors > 0));
+  cards.push(ov.calls_with_usage
+    ? kpi("Tokens", fmtNum(tokens.total_tokens || 0),
+      fmtNum(tokens.prompt_tokens || 0) + " prompt · " + fmtNum(tokens.completion_tokens || 0) + " completion")
+    : kpi("Tokens", "–", "none reported"));
+  if (ov.llm_latency.count) {
+    cards.push(kpi("LLM latency p50", fmtMs(ov.llm_latency.p50),
+      "p95 " + fmtMs(ov.llm_latency.p95) + " · max " + fmtMs(ov.llm_latency.max)));
+  }
+  if (ov.trace_latency.count) {
+    cards.push(kpi("Trace latency p50", fmtMs(ov.trace_latency.p50),
+      "p95 " + fmtMs(ov.trace_latency.p95) + " · max " + fmtMs(ov.trace_latency.max)));
+  }
+  document.getElementById("kpis").replaceChildren(...cards);
+}
+
+// -- tabs --------------------------------------------------------------------------------------
+
+const TABS = [
+  { id: "traces", label: "Traces", count: () => DATA.overview.traces },
+  { id: "table", label: "Session table", count: () => DATA.table.rows.length },
+  { id: "actions", label: "Action records", count: () => DATA.actions ? DATA.actions.rows.length : 0, when: () => DATA.actions },
+  { id: "metrics", label: "Metrics", count: () => DATA.metrics.length },
+  { id: "visualizations", label: "Visualizations", count: () => DATA.visualizations.total },
+  { id: "errors", label: "Errors", count: () => DATA.overview.errors, bad: true },
+];
+const rendered = new Set();
+const renderers = {};
+
+function renderTabs() {
+  const nav = document.getElementById("tabs");
+  for (const tab of TABS) {
+    if (tab.when && !tab.when()) continue;
+    const count = tab.count();
+    nav.append(el("button", {
+      class: "tab", role: "tab", id: "tab-button-" + tab.id, "data-tab": tab.id,
+      onclick: () => showTab(tab.id),
+    }, tab.label, el("span", { class: "count" + (tab.bad && count ? " bad" : ""), text: fmtNum(count) })));
+  }
+}
+
+function showTab(id) {
+  for (const button of document.querySelectorAll(".tab")) {
+    button.setAttribute("aria-selected", String(button.dataset.tab === id));
+  }
+  for (const panel of document.querySelectorAll(".tab-panel")) {
+    panel.hidden = panel.id !== "tab-" + id;
+  }
+  if (!rendered.has(id) && renderers[id]) {
+    rendered.add(id);
+    renderers[id](document.getElementById("tab-" + id));
+  }
+}
+
+// -- traces and waterfall -----------------------------------------------------------------------
+
+const state = { traceIndex: -1, runId: null, collapsed: new Set(), traceList: null, waterfall: null };
+
+function traceRoot(trace) { return RUNS[trace.start]; }
+
+function renderTraces(panel) {
+  if (!DATA.overview.has_run_tree) {
+    panel.replaceChildren(
+      el("div", { class: "notice warn", style: "margin: 16px 20px" },
+        el("b", { text: "No run tree in this archive. " }),
+        "It has no langchain-runs.jsonl: it was not written by langchain-comet (probably by " +
+        "langchain_community's CometCallbackHandler, which records no run tree). The session table, " +
+        "action records and metrics are in their tabs."));
+    return;
+  }
+  const list = document.getElementById("trace-list");
+  state.traceList = new VirtualList(list, TRACE_ROW_HEIGHT, renderTraceItem);
+  state.waterfall = new VirtualList(document.getElementById("waterfall"), RUN_ROW_HEIGHT, renderRunRow);
+  const filter = document.getElementById("trace-filter");
+  const errorsOnly = document.getElementById("trace-errors-only");
+  const apply = () => filterTraces(filter.value.trim().toLowerCase(), errorsOnly.checked);
+  filter.addEventListener("input", apply);
+  errorsOnly.addEventListener("change", apply);
+  list.addEventListener("keydown", (event) => moveSelection(event, state.traceList.items, state.traceIndex, selectTrace));
+  document.getElementById("waterfall").addEventListener("keydown", (event) => {
+    const rows = state.waterfall.items;
+    moveSelection(event, rows, RUN_INDEX.get(state.runId), (i) => selectRun(RUNS[i].id));
+  });
+  apply();
+  renderDetails(null);
+}
+
+function moveSelection(event, items, current, select) {
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  event.preventDefault();
+  const position = items.indexOf(current);
+  const next = items[Math.max(0, Math.min(items.length - 1, position + (event.key === "ArrowDown" ? 1 : -1)))];
+  if (next !== undefined) select(next);
+}
+
+function filterTraces(query, errorsOnly) {
+  const shown = [];
+  for (let i = 0; i < TRACES.length; i++) {
+    const trace = TRACES[i];
+    if (errorsOnly && !trace.errors) continue;
+    if (query && !traceMatches(trace, query)) continue;
+    shown.push(i);
+  }
+  document.getElementById("trace-count").textContent =
+    shown.length === TRACES.length ? fmtNum(TRACES.length) + " traces"
+      : fmtNum(shown.length) + " of " + fmtNum(TRACES.length) + " traces";
+  state.traceList.setItems(shown);
+  if (shown.length && !shown.includes(state.traceIndex)) selectTrace(shown[0]);
+}
+
+function traceMatches(trace, query) {
+  for (let i = trace.start; i < trace.start + trace.count; i++) {
+    const run = RUNS[i];
+    if (String(run.name).toLowerCase().includes(query) || run.id.includes(query) ||
+        String(run.type).includes(query) || (run.model && run.model.toLowerCase().includes(query))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function renderTraceItem(traceIndex) {
+  const trace = TRACES[traceIndex];
+  const root = traceRoot(trace);
+  const status = trace.errors ? "error" : root.status;
+  return el("div", {
+    class: "trace-item" + (traceIndex === state.traceIndex ? " selected" : ""),
+    "data-trace-index": traceIndex,
+    onclick: () => selectTrace(traceIndex),
+  },
+    el("div", { class: "line1" },
+      el("span", { class: "dot " + status, title: status }),
+      el("span", { class: "name", text: root.name }),
+      el("span", { class: "dur", text: fmtMs(root.latency) })),
+    el("div", { class: "line2" },
+      el("span", { text: fmtTime(root.start) }),
+      el("span", { text: fmtNum(trace.count) + (trace.count === 1 ? " run" : " runs") }),
+      trace.tokens ? el("span", { text: fmtNum(trace.tokens) + " tokens" }) : null,
+      trace.errors ? el("span", { style: "color: var(--error)", text: trace.errors + " error" + (trace.errors > 1 ? "s" : "") }) : null));
+}
+
+function selectTrace(traceIndex, runId) {
+  state.traceIndex = traceIndex;
+  state.traceList.draw(true);
+  const position = state.traceList.items.indexOf(traceIndex);
+  if (position >= 0) state.traceList.scrollToIndex(position);
+  renderWaterfall();
+  selectRun(runId || traceRoot(TRACES[traceIndex]).id);
+}
+
+function visibleRuns(trace) {
+  const rows = [];
+  let hideBelow = Infinity;
+  for (let i = trace.start; i < trace.start + trace.count; i++) {
+    const run = RUNS[i];
+    if (run.depth > hideBelow) continue;
+    hideBelow = state.collapsed.has(run.id) ? run.depth : Infinity;
+    rows.push(i);
+  }
+  return rows;
+}
+
+function traceSpan(trace) {
+  let end = 0;
+  for (let i = trace.start; i < trace.start + trace.count; i++) {
+    end = Math.max(end, RUNS[i].offset + (RUNS[i].latency || 0));
+  }
+  return end || 1;
+}
+
+function renderWaterfall() {
+  const trace = TRACES[state.traceIndex];
+  const root = traceRoot(trace);
+  state.span = traceSpan(trace);
+  const ticks = el("div", { class: "ticks" });
+  for (let k = 0; k <= 4; k++) {
+    ticks.append(el("span", { style: "left:" + k * 25 + "%", text: fmtMs(state.span * k / 4) }));
+  }
+  document.getElementById("waterfall-head").replaceChildren(
+    el("h2", {}, typeBadge(root.type), el("span", { text: root.name }), statusPill(trace.errors ? "error" : root.status)),
+    el("div", { class: "meta" },
+      "trace " + root.id + " · " + fmtNum(trace.count) + " runs · " + fmtMs(root.latency) +
+      " · started " + (root.start || "–") + (root.session ? " · session " + root.session : "")),
+    el("div", { class: "axis" }, el("span", { text: "run" }), ticks));
+  state.waterfall.setItems(visibleRuns(trace));
+}
+
+function renderRunRow(runIndex) {
+  const run = RUNS[runIndex];
+  const failed = run.status === "error";
+  const left = (run.offset / state.span) * 100;
+  const width = Math.max(((run.latency || 0) / state.span) * 100, 0.3);
+  const caret = run.children
+    ? el("span", {
+      class: "caret " + (state.collapsed.has(run.id) ? "closed" : "open"),
+      title: "collapse / expand",
+      onclick: (event) => { event.stopPropagation(); toggle(run.id); },
+    })
+    : el("span", { class: "caret" });
+  const time = el("span", { class: "wf-time", text: fmtMs(run.latency) });
+  if (left + width > 80) time.style.right = (100 - left + 1) + "%";
+  else time.style.left = (left + width + 1) + "%";
+  return el("div", {
+    class: "wf-row" + (failed ? " error" : "") + (run.id === state.runId ? " selected" : ""),
+    "data-run-id": run.id,
+    onclick: () => selectRun(run.id),
+  },
+    el("div", { class: "wf-name", style: "padding-left:" + (8 + run.depth * 16) + "px" },
+      caret, typeBadge(run.type), el("span", { class: "label", text: run.name, title: run.name })),
+    el("div", { class: "wf-track" },
+      el("div", {
+        class: "wf-bar t-" + String(run.type).replace(/[^a-z_]/gi, "") + (failed ? " failed" : ""),
+        style: "left:" + left + "%;width:" + width + "%",
+        title: run.name + ": " + fmtMs(run.latency) + " (starts at +" + fmtMs(run.offset) + ")",
+      }),
+      time));
+}
+
+function toggle(runId) {
+  if (state.collapsed.has(runId)) state.collapsed.delete(runId);
+  else state.collapsed.add(runId);
+  state.waterfall.setItems(visibleRuns(TRACES[state.traceIndex]));
+}
+
+function selectRun(runId) {
+  const index = RUN_INDEX.get(runId);
+  if (index === undefined) return;
+  const run = RUNS[index];
+  const traceIndex = traceOf(index);
+  if (traceIndex !== state.traceIndex) {
+    state.collapsed.clear();
+    selectTrace(traceIndex, runId);
+    return;
+  }
+  // Open collapsed ancestors so the selected run is visible.
+  let parent = run.parent;
+  while (parent && RUN_INDEX.has(parent)) {
+    state.collapsed.delete(parent);
+    parent = RUNS[RUN_INDEX.get(parent)].parent;
+  }
+  state.runId = runId;
+  state.waterfall.setItems(visibleRuns(TRACES[traceIndex]));
+  const position = state.waterfall.items.indexOf(index);
+  if (position >= 0) state.waterfall.scrollToIndex(position);
+  renderDetails(run);
+  if (location.hash !== "#run=" + runId) history.replaceState(null, "", "#run=" + runId);
+}
+
+function traceOf(runIndex) {
+  let low = 0, high = TRACES.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (TRACES[mid].start <= runIndex) low = mid; else high = mid - 1;
+  }
+  return low;
+}
+
+function openRun(runId) {
+  if (!RUN_INDEX.has(runId)) return false;
+  showTab("traces");
+  selectRun(runId);
+  return true;
+}
+
+// -- run details ------------------------------------------------------------------------------
+
+function renderDetails(run) {
+  const pane = document.getElementById("run-details");
+  if (!run) {
+    pane.replaceChildren(el("div", { class: "empty", text: "Select a run to see its inputs, outputs, tokens and error." }));
+    return;
+  }
+  const facts = [
+    ["run id", run.id],
+    ["parent", run.parent || "– (root)"],
+    ["trace", run.trace],
+    ["started", run.start],
+    ["ended", run.end],
+    ["latency", fmtMs(run.latency)],
+    ["model", run.model],
+    ["provider", run.provider],
+    ["time to first token", run.ttft !== null && run.ttft !== undefined ? fmtMs(run.ttft) : null],
+    ["tokens streamed", run.streamed || null],
+    ["session", run.session],
+    ["step", run.step],
+  ].filter(([, value]) => value !== null && value !== undefined && value !== "");
+  const children = [
+    el("div", { class: "details-title" }, typeBadge(run.type), el("h2", { text: run.name }), statusPill(run.status)),
+    el("dl", { class: "kv" }, facts.map(([key, value]) => [el("dt", { text: key }), el("dd", { text: String(value) })])),
+  ];
+  if (run.error) children.push(errorSection(run.error));
+  if (run.tokens) children.push(tokenSection(run.tokens));
+  children.push(section("Inputs", valueView(run.inputs, "inputs")));
+  children.push(section("Outputs", valueView(run.outputs, "outputs")));
+  if (run.generation_metrics) children.push(collapsible("Generation metrics", jsonView(run.generation_metrics)));
+  if (run.events && run.events.length) children.push(collapsible("Events (" + run.events.length + ")", jsonView(run.events)));
+  if (run.tags && run.tags.length) children.push(collapsible("Tags", jsonView(run.tags)));
+  if (run.metadata && Object.keys(run.metadata).length) children.push(collapsible("Metadata", jsonView(run.metadata)));
+  if (run.more) children.push(collapsible("More", jsonView(run.more)));
+  pane.replaceChildren(...children);
+  pane.scrollTop = 0;
+}
+
+function section(title, body) {
+  return el("div", { class: "section" }, el("h3", { text: title }), body);
+}
+
+function collapsible(title, body) {
+  return el("details", { class: "section" }, el("summary", { text: title }), body);
+}
+
+function errorSection(error) {
+  const box = el("div", { class: "error-box", id: "run-error" },
+    el("span", { class: "etype", text: (error.type || "Error") + ": " }),
+    el("span", { text: error.message || "" }));
+  if (error.traceback) {
+    box.append(el("details", {}, el("summary", { text: "traceback" }), el("pre", { class: "text", text: error.traceback })));
+  }
+  return section("Error", box);
+}
+
+function tokenSection(tokens) {
+  const prompt = tokens.prompt_tokens || 0;
+  const completion = tokens.completion_tokens || 0;
+  const total = tokens.total_tokens || prompt + completion || 1;
+  const facts = Object.entries(tokens).map(([key, value]) => [el("dt", { text: key.replace(/_/g, " ") }), el("dd", { text: fmtNum(value) })]);
+  return section("Tokens", el("div", {},
+    el("dl", { class: "kv" }, facts),
+    el("div", { class: "token-bar", title: prompt + " prompt / " + completion + " completion" },
+      el("div", { class: "p", style: "width:" + (prompt / total) * 100 + "%" }),
+      el("div", { class: "c", style: "width:" + (completion / total) * 100 + "%" }))));
+}
+
+// Chat messages as a conversation; everything else as JSON.
+function valueView(value, which) {
+  if (value === null || value === undefined) return el("div", { class: "muted", text: "none recorded" });
+  const messages = which === "inputs" ? chatInput(value) : chatOutput(value);
+  if (messages) return el("div", {}, messages.map(messageView));
+  if (typeof value === "object" && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && typeof value[keys[0]] === "string") {
+      return el("div", {}, el("div", { class: "muted small", text: keys[0] }), el("pre", { class: "text", text: value[keys[0]] }));
+    }
+  }
+  if (typeof value === "string") return el("pre", { class: "text", text: value });
+  return jsonView(value);
+}
+
+function isMessage(value) {
+  return value && typeof value === "object" && typeof value.role === "string" && "content" in value;
+}
+
+function chatInput(value) {
+  const batches = value && value.messages;
+  if (Array.isArray(batches) && batches.length && Array.isArray(batches[0]) && batches[0].every(isMessage)) {
+    return batches.flat();
+  }
+  return null;
+}
+
+function chatOutput(value) {
+  const generations = value && value.generations;
+  if (!Array.isArray(generations)) return null;
+  const messages = [];
+  for (const batch of generations) {
+    for (const generation of batch || []) {
+      if (generation && isMessage(generation.message)) messages.push(generation.message);
+      else if (generation && typeof generation.text === "string") messages.push({ role: "generation", content: generation.text });
+    }
+  }
+  return messages.length ? messages : null;
+}
+
+function messageView(message) {
+  const content = typeof message.content === "string" ? message.content : JSON.stringify(message.content, null, 2);
+  const node = el("div", { class: "msg " + message.role },
+    el("div", { class: "role", text: message.role + (message.name ? " · " + message.name : "") }),
+    content ? el("div", { class: "content", text: content }) : null);
+  for (const call of message.tool_calls || []) {
+    node.append(el("div", { class: "tool-call", text: "→ " + call.name + "(" + JSON.stringify(call.args) + ")" }));
+  }
+  return node;
+}
+
+function jsonView(value) {
+  const pre = el("pre", { class: "json" });
+  appendJson(pre, value, 0);
+  return pre;
+}
+
+function appendJson(parent, value, indent) {
+  const pad = "  ".repeat(indent);
+  if (value === null || typeof value === "boolean") {
+    parent.append(el("span", { class: "j-lit", text: String(value) }));
+  } else if (typeof value === "number") {
+    parent.append(el("span", { class: "j-num", text: String(value) }));
+  } else if (typeof value === "string") {
+    parent.append(el("span", { class: "j-str", text: JSON.stringify(value) }));
+  } else if (Array.isArray(value)) {
+    if (!value.length) { parent.append("[]"); return; }
+    parent.append("[\n");
+    value.forEach((item, i) => {
+      parent.append(pad + "  ");
+      appendJson(parent, item, indent + 1);
+      parent.append(i < value.length - 1 ? ",\n" : "\n");
+    });
+    parent.append(pad + "]");
+  } else {
+    const entries = Object.entries(value);
+    if (!entries.length) { parent.append("{}"); return; }
+    parent.append("{\n");
+    entries.forEach(([key, item], i) => {
+      parent.append(pad + "  ", el("span", { class: "j-key", text: JSON.stringify(key) }), ": ");
+      appendJson(parent, item, indent + 1);
+      parent.append(i < entries.length - 1 ? ",\n" : "\n");
+    });
+    parent.append(pad + "}");
+  }
+}
+
+// -- sortable, filterable table --------------------------------------------------------------
+
+function renderDataTable(panel, table, emptyText, runColumn) {
+  if (!table || !table.rows.length) {
+    panel.replaceChildren(el("div", { class: "empty", text: emptyText }));
+    return;
+  }
+  const columns = table.columns;
+  const runIdColumn = columns.indexOf(runColumn);
+  const idColumn = columns.map((name) => /(^|_)id$/.test(name));
+  const numeric = columns.map((_, c) => table.rows.every((row) => row[c] === null || typeof row[c] === "number"));
+  const search = table.rows.map((row) => row.map((cell) => (cell === null ? "" : String(cell))).join("\u0001").toLowerCase());
+  const view = { rows: table.rows.map((_, i) => i), sortColumn: -1, ascending: true, page: 0 };
+
+  const filter = el("input", { type: "search", placeholder: "Filter rows (any column)…", "aria-label": "Filter rows" });
+  const count = el("span", { class: "muted small" });
+  const prev = el("button", { class: "btn", text: "‹ Prev", onclick: () => { view.page--; draw(); } });
+  const next = el("button", { class: "btn", text: "Next ›", onclick: () => { view.page++; draw(); } });
+  const pageLabel = el("span", { class: "muted small" });
+  const head = el("tr", {});
+  const body = el("tbody", {});
+  const tableNode = el("table", { class: "data" }, el("thead", {}, head), body);
+
+  columns.forEach((name, c) => {
+    head.append(el("th", { "data-column": name, onclick: () => sortBy(c), title: "sort by " + name }, name));
+  });
+
+  function sortBy(c) {
+    view.ascending = view.sortColumn === c ? !view.ascending : true;
+    view.sortColumn = c;
+    view.page = 0;
+    sortRows();
+    draw();
+  }
+
+  function sortRows() {
+    const c = view.sortColumn;
+    if (c < 0) return;
+    const sign = view.ascending ? 1 : -1;
+    const rows = table.rows;
+    view.rows.sort((a, b) => {
+      const x = rows[a][c], y = rows[b][c];
+      if (x === y) return a - b;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      if (numeric[c]) return (x - y) * sign;
+      return String(x).localeCompare(String(y)) * sign;
+    });
+  }
+
+  function applyFilter() {
+    const query = filter.value.trim().toLowerCase();
+    view.rows = table.rows.map((_, i) => i).filter((i) => !query || search[i].includes(query));
+    view.page = 0;
+    sortRows();
+    draw();
+  }
+
+  function draw() {
+    const pages = Math.max(1, Math.ceil(view.rows.length / PAGE_SIZE));
+    view.page = Math.min(Math.max(0, view.page), pages - 1);
+    const slice = view.rows.slice(view.page * PAGE_SIZE, (view.page + 1) * PAGE_SIZE);
+    body.replaceChildren(...slice.map((i) => {
+      const row = table.rows[i];
+      const runId = runIdColumn >= 0 ? row[runIdColumn] : null;
+      return el("tr", {
+        class: runId && RUN_INDEX.has(runId) ? "link" : null,
+        title: runId && RUN_INDEX.has(runId) ? "open this run in Traces" : null,
+        onclick: runId ? () => openRun(runId) : null,
+      }, row.map((cell, c) => el("td", {
+        class: (numeric[c] ? "num" : "") + (idColumn[c] ? " id" : "") + (cell === null ? " null" : ""),
+        title: typeof cell === "string" && (cell.length > 40 || idColumn[c]) ? cell.slice(0, 2000) : null,
+        text: cell === null ? "–" : (numeric[c] ? fmtNum(cell) : String(cell)),
+      })));
+    }));
+    for (const th of head.children) {
+      const c = columns.indexOf(th.dataset.column);
+      th.querySelector(".arrow")?.remove();
+      if (c === view.sortColumn) th.append(el("span", { class: "arrow", text: view.ascending ? "▲" : "▼" }));
+    }
+    count.textContent = view.rows.length === table.rows.length
+      ? fmtNum(table.rows.length) + " rows"
+      : fmtNum(view.rows.length) + " of " + fmtNum(table.rows.length) + " rows";
+    pageLabel.textContent = "page " + (view.page + 1) + " of " + pages;
+    prev.disabled = view.page === 0;
+    next.disabled = view.page >= pages - 1;
+  }
+
+  filter.addEventListener("input", applyFilter);
+  panel.replaceChildren(
+    el("div", { class: "table-toolbar" }, filter, count, el("div", { class: "pager" }, prev, pageLabel, next)),
+    el("div", { class: "table-wrap" }, tableNode));
+  draw();
+}
+
+renderers.table = (panel) => renderDataTable(panel, DATA.table,
+  "The archive has no session table (no LLM generation was recorded).", "run_id");
+renderers.actions = (panel) => renderDataTable(panel, DATA.actions, "No action records.", null);
+
+// -- metric charts ----------------------------------------------------------------------------
+
+const CHART = { width: 420, height: 160, left: 48, right: 10, top: 10, bottom: 22, maxPoints: 600 };
+
+// Keep the shape of long series: the min and max of each bucket.
+function downsample(points) {
+  if (points.length <= CHART.maxPoints) return points;
+  const size = Math.ceil(points.length / (CHART.maxPoints / 2));
+  const out = [];
+  for (let i = 0; i < points.length; i += size) {
+    const bucket = points.slice(i, i + size);
+    let low = bucket[0], high = bucket[0];
+    for (const point of bucket) {
+      if (point[1] < low[1]) low = point;
+      if (point[1] > high[1]) high = point;
+    }
+    out.push(...(low[0] <= high[0] ? [low, high] : [high, low]));
+  }
+  return out;
+}
+
+function renderChart(metric, picker) {
+  const raw = metric.points.map(([step, value], i) => [step === null ? i : step, value]);
+  const points = downsample(raw);
+  const values = raw.map((p) => p[1]);
+  const xs = points.map((p) => p[0]);
+  const minX = Math.min(...xs), maxX = Math.max(...xs);
+  let minY = Math.min(...values), maxY = Math.max(...values);
+  if (minY === maxY) { minY -= 1; maxY += 1; }
+  const w = CHART.width - CHART.left - CHART.right;
+  const h = CHART.height - CHART.top - CHART.bottom;
+  const sx = (x) => CHART.left + (maxX === minX ? w / 2 : ((x - minX) / (maxX - minX)) * w);
+  const sy = (y) => CHART.top + h - ((y - minY) / (maxY - minY)) * h;
+  const chart = svg("svg", { viewBox: `0 0 ${CHART.width} ${CHART.height}`, role: "img", "aria-label": metric.name });
+  for (const y of [minY, (minY + maxY) / 2, maxY]) {
+    chart.append(svg("line", { class: "grid", x1: CHART.left, x2: CHART.width - CHART.right, y1: sy(y), y2: sy(y) }));
+    const label = svg("text", { class: "axis-label", x: CHART.left - 6, y: sy(y) + 3, "text-anchor": "end" });
+    label.textContent = fmtNum(y);
+    chart.append(label);
+  }
+  for (const [x, anchor] of minX === maxX ? [[minX, "middle"]] : [[minX, "start"], [maxX, "end"]]) {
+    const label = svg("text", { class: "axis-label", x: sx(x), y: CHART.height - 6, "text-anchor": anchor });
+    label.textContent = "step " + fmtNum(x);
+    chart.append(label);
+  }
+  const path = points.map((p, i) => (i ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join("");
+  if (points.length > 1) {
+    chart.append(svg("path", { class: "area", d: path + `L${sx(maxX)},${sy(minY)}L${sx(minX)},${sy(minY)}Z` }));
+  }
+  chart.append(svg("path", { class: "line", d: points.length > 1 ? path : `M${sx(xs[0]) - 3},${sy(points[0][1])}h6` }));
+  const hoverLine = svg("line", { class: "hover-line", y1: CHART.top, y2: CHART.top + h, visibility: "hidden" });
+  const hoverDot = svg("circle", { class: "hover-dot", r: 3.5, visibility: "hidden" });
+  const hoverText = svg("text", { class: "hover-text", y: CHART.top + 10, visibility: "hidden" });
+  chart.append(hoverLine, hoverDot, hoverText);
+  chart.addEventListener("mousemove", (event) => {
+    const box = chart.getBoundingClientRect();
+    const x = ((event.clientX - box.left) / box.width) * CHART.width;
+    let best = points[0];
+    for (const point of points) if (Math.abs(sx(point[0]) - x) < Math.abs(sx(best[0]) - x)) best = point;
+    for (const node of [hoverLine, hoverDot, hoverText]) node.setAttribute("visibility", "visible");
+    hoverLine.setAttribute("x1", sx(best[0]));
+    hoverLine.setAttribute("x2", sx(best[0]));
+    hoverDot.setAttribute("cx", sx(best[0]));
+    hoverDot.setAttribute("cy", sy(best[1]));
+    const right = sx(best[0]) > CHART.width / 2;
+    hoverText.setAttribute("x", sx(best[0]) + (right ? -6 : 6));
+    hoverText.setAttribute("text-anchor", right ? "end" : "start");
+    hoverText.textContent = "step " + fmtNum(best[0]) + ": " + fmtNum(best[1]);
+  });
+  chart.addEventListener("mouseleave", () => {
+    for (const node of [hoverLine, hoverDot, hoverText]) node.setAttribute("visibility", "hidden");
+  });
+  const last = values[values.length - 1];
+  return el("div", { class: "chart", "data-metric": metric.name },
+    el("div", { class: "chart-title" }, el("h3", { text: metric.name }), picker),
+    el("div", { class: "stats", text: "last " + fmtNum(last) + " · min " + fmtNum(Math.min(...values)) +
+      " · max " + fmtNum(Math.max(...values)) + " · " + fmtNum(values.length) + " points" }),
+    chart);
+}
+
+// A readability or custom metric is logged as <metric>_<stat> for eight statistics: one
+// card with a statistic picker (the families come grouped from the archive's summary).
+function renderMetricCard(family) {
+  if (family.series.length === 1) return renderChart(family.series[0], null);
+  const node = el("div", { class: "chart-slot" });
+  const byStat = new Map(family.series.map((one) => [one.stat, one]));
+  const draw = (stat) => node.replaceChildren(renderChart(byStat.get(stat), picker));
+  const picker = el("select", { "aria-label": "statistic", onchange: (event) => draw(event.target.value) },
+    family.series.map((one) => el("option", { value: one.stat, text: one.stat })));
+  draw(family.series[0].stat);
+  return node;
+}
+
+renderers.metrics = (panel) => {
+  if (!DATA.metrics.length) {
+    panel.replaceChildren(el("div", { class: "empty", text: "No metrics in this archive." }));
+    return;
+  }
+  const cards = DATA.metrics;
+  const total = cards.reduce((sum, family) => sum + family.series.length, 0);
+  const grid = el("div", { class: "charts" });
+  const filter = el("input", { type: "search", placeholder: "Filter metrics…", "aria-label": "Filter metrics" });
+  const count = el("span", { class: "muted small" });
+  const draw = () => {
+    const query = filter.value.trim().toLowerCase();
+    const shown = cards.filter((card) => card.name.toLowerCase().includes(query));
+    count.textContent = fmtNum(shown.length) + " charts · " + fmtNum(total) + " metrics";
+    grid.replaceChildren(...shown.map(renderMetricCard));
+  };
+  filter.addEventListener("input", draw);
+  panel.replaceChildren(el("div", { class: "table-toolbar" }, filter, count), grid);
+  draw();
+};
+
+// -- visualizations ---------------------------------------------------------------------------
+
+renderers.visualizations = (panel) => {
+  const viz = DATA.visualizations;
+  if (!viz.items.length) {
+    panel.replaceChildren(el("div", { class: "empty" },
+      "No visualizations in this archive. Pass visualizations=[\"dep\", \"ent\"] to CometCallbackHandler to render each generation with spaCy."));
+    return;
+  }
+  const list = el("div", { class: "viz-list" });
+  if (viz.total > viz.items.length) {
+    list.append(el("div", { class: "notice", text: "Showing the first " + fmtNum(viz.items.length) + " of " +
+      fmtNum(viz.total) + " visualizations; all of them are in the archive." }));
+  }
+  viz.items.forEach((item, i) => {
+    const style = (/langchain-viz-([a-z]+)-/.exec(item.name) || [])[1] || "viz";
+    const details = el("details", { "data-viz": item.name },
+      el("summary", {}, el("span", { class: "badge t-chain", text: style }),
+        el("b", { text: item.name }),
+        el("span", { class: "prompt", text: item.prompt ? "prompt: " + item.prompt : "" })));
+    details.addEventListener("toggle", () => {
+      if (!details.open || details.querySelector("iframe")) return;
+      // Sandboxed without scripts; same origin only so its height can be read.
+      const frame = el("iframe", { sandbox: "allow-same-origin", title: item.name });
+      frame.srcdoc = item.html;
+      frame.addEventListener("load", () => {
+        const doc = frame.contentDocument;
+        if (doc && doc.documentElement) {
+          frame.style.height = Math.min(doc.documentElement.scrollHeight + 20, 640) + "px";
+        }
+      });
+      details.append(frame);
+    });
+    if (i === 0) details.open = true;
+    list.append(details);
+  });
+  panel.replaceChildren(list);
+  list.querySelector("details[open]")?.dispatchEvent(new Event("toggle"));
+};
+
+// -- errors -----------------------------------------------------------------------------------
+
+renderers.errors = (panel) => {
+  const failed = RUNS.filter((run) => run.status === "error");
+  if (!failed.length) {
+    panel.replaceChildren(el("div", { class: "empty", text: DATA.overview.has_run_tree
+      ? "No errors: every run succeeded." : "No run tree, so no run errors are recorded in this archive." }));
+    return;
+  }
+  const rows = failed.map((run) => {
+    const root = RUNS[TRACES[traceOf(RUN_INDEX.get(run.id))].start];
+    return el("tr", { class: "link", "data-run-id": run.id, onclick: () => openRun(run.id), title: "open this run" },
+      el("td", { text: fmtTime(run.start) }),
+      el("td", {}, typeBadge(run.type), " ", run.name),
+      el("td", { text: (run.error && run.error.type) || "Error" }),
+      el("td", { style: "color: var(--error)", text: (run.error && run.error.message) || "", title: (run.error && run.error.message) || "" }),
+      el("td", { text: root.name + " · " + root.id.slice(0, 8) }));
+  });
+  panel.replaceChildren(el("div", { class: "table-wrap" }, el("table", { class: "data" },
+    el("thead", {}, el("tr", {}, ["time", "run", "error type", "message", "trace"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, rows))));
+};
+
+// -- start ------------------------------------------------------------------------------------
+
+function start() {
+  renderHeader();
+  renderTabs();
+  rendered.add("traces");
+  renderTraces(document.getElementById("tab-traces"));
+  const match = /^#run=(.+)$/.exec(location.hash);
+  if (!(match && openRun(decodeURIComponent(match[1])))) {
+    showTab(DATA.overview.has_run_tree ? "traces" : (DATA.actions ? "table" : "metrics"));
+  }
+  document.body.dataset.ready = "1";
+  window.reportReadyMs = performance.now();
+}
+
+start();

@@ -1,0 +1,196 @@
+"""The report's data: a summary turned into the JSON document the page renders.
+
+Runs are listed depth first, trace after trace, so a trace is one contiguous slice and a
+run's subtree the rows after it with a greater depth: the page draws a waterfall of any
+size by slicing, without building trees of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from langchain_comet.serialize import truncate
+from langchain_comet.summary import Latency, Summary
+
+# Longest string kept per field; the archive keeps the full text.
+DEFAULT_MAX_CHARS = 20_000
+# displaCy pages are tens of kB each; past this many the report lists how many were left out.
+MAX_VISUALIZATIONS = 200
+# Run record fields the page shows in their own places; the rest go under "more".
+RUN_FIELDS = {
+    "run_id": "id",
+    "parent_run_id": "parent",
+    "trace_id": "trace",
+    "run_type": "type",
+    "name": "name",
+    "status": "status",
+    "start_time": "start",
+    "end_time": "end",
+    "latency_ms": "latency",
+    "model_name": "model",
+    "provider": "provider",
+    "token_usage": "tokens",
+    "time_to_first_token_ms": "ttft",
+    "tokens_streamed": "streamed",
+    "session_id": "session",
+    "inputs": "inputs",
+    "outputs": "outputs",
+    "error": "error",
+    "tags": "tags",
+    "metadata": "metadata",
+    "events": "events",
+    "generation_metrics": "generation_metrics",
+    "step": "step",
+}
+
+
+def report_data(summary: Summary, max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON values."""
+    archive = summary.archive
+    return {
+        "experiment": {
+            "name": archive.name,
+            "id": archive.experiment_id,
+            "project": archive.project_name,
+            "tags": archive.tags,
+            "archive": archive.path.name,
+            "created_from": archive.others().get("Created from"),
+        },
+        "overview": _overview(summary),
+        "runs": _runs(summary, max_chars),
+        "traces": _traces(summary),
+        "table": _table(summary.table, max_chars),
+        "actions": None if summary.has_run_tree else _actions(summary, max_chars),
+        "metrics": [
+            {
+                "name": family.name,
+                "series": [
+                    {"stat": stat, "name": one.name, "points": one.points}
+                    for stat, one in family.series.items()
+                ],
+            }
+            for family in summary.metrics
+        ],
+        "visualizations": _visualizations(summary),
+    }
+
+
+def _overview(summary: Summary) -> dict[str, Any]:
+    return {
+        "has_run_tree": summary.has_run_tree,
+        "traces": len(summary.traces),
+        "runs": len(summary.runs),
+        "llm_calls": summary.llm_calls,
+        "calls_with_usage": summary.calls_with_usage,
+        "generations": summary.generations,
+        "errors": len(summary.errors),
+        "tokens": dict(summary.tokens),
+        "llm_latency": _latency(summary.llm_latency),
+        "trace_latency": _latency(summary.trace_latency),
+        "action_counts": dict(sorted(summary.action_counts.items())),
+        "runs_by_type": dict(sorted(summary.runs_by_type.items())),
+    }
+
+
+def _latency(latency: Latency) -> dict[str, Any]:
+    return {
+        "count": latency.count,
+        "p50": latency.p50,
+        "p95": latency.p95,
+        "p99": latency.p99,
+        "max": latency.max,
+    }
+
+
+def _runs(summary: Summary, max_chars: int) -> list[dict[str, Any]]:
+    rows = []
+    for trace in summary.traces:
+        for depth, node in trace.walk():
+            record = node.record
+            row = {short: _clip(record.get(key), max_chars) for key, short in RUN_FIELDS.items()}
+            row["depth"] = depth
+            row["offset"] = node.offset_ms
+            row["children"] = len(node.children)
+            extra = {k: v for k, v in record.items() if k not in RUN_FIELDS}
+            if extra:
+                row["more"] = _clip(extra, max_chars)
+            rows.append(row)
+    return rows
+
+
+def _traces(summary: Summary) -> list[dict[str, Any]]:
+    """Each trace's slice of ``runs``, with what the trace list shows."""
+    traces, start = [], 0
+    for root in summary.traces:
+        nodes = [node for _, node in root.walk()]
+        tokens = sum(
+            usage.get("total_tokens") or 0
+            for node in nodes
+            if isinstance(usage := node.record.get("token_usage"), dict)
+        )
+        traces.append(
+            {
+                "start": start,
+                "count": len(nodes),
+                "errors": sum(1 for node in nodes if node.failed),
+                "tokens": tokens,
+            }
+        )
+        start += len(nodes)
+    return traces
+
+
+def _table(table: Any, max_chars: int) -> dict[str, Any]:
+    columns = [str(column) for column in table.columns]
+    rows = [[_cell(value, max_chars) for value in row] for row in table.itertuples(index=False)]
+    return {"columns": columns, "rows": rows}
+
+
+def _actions(summary: Summary, max_chars: int) -> dict[str, Any]:
+    """The action records as a table, for archives without a run tree."""
+    records = summary.archive.action_records()
+    columns: dict[str, None] = {}
+    for record in records:
+        columns.update(dict.fromkeys(record))
+    rows = [[_cell(record.get(column), max_chars) for column in columns] for record in records]
+    return {"columns": list(columns), "rows": rows}
+
+
+def _cell(value: Any, max_chars: int) -> Any:
+    """One table cell: a number, a string, or None for a blank (pandas reads blanks as NaN)."""
+    if value is None or isinstance(value, bool | int | str):
+        return truncate(value, max_chars) if isinstance(value, str) else value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars
+        return _cell(value.item(), max_chars)
+    return truncate(json.dumps(value, default=str), max_chars)
+
+
+def _clip(value: Any, max_chars: int) -> Any:
+    """``value`` with every string cut to ``max_chars``."""
+    if isinstance(value, str):
+        return truncate(value, max_chars)
+    if isinstance(value, dict):
+        return {key: _clip(item, max_chars) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clip(item, max_chars) for item in value]
+    return value
+
+
+def _visualizations(summary: Summary) -> dict[str, Any]:
+    shown = summary.visualizations[:MAX_VISUALIZATIONS]
+    return {
+        "total": len(summary.visualizations),
+        "items": [
+            {
+                "name": upload.name,
+                "step": upload.step,
+                "prompt": upload.metadata.get("prompt"),
+                "html": upload.text,
+            }
+            for upload in shown
+        ],
+    }

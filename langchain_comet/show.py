@@ -1,0 +1,218 @@
+"""``langchain-comet show``: an archive's summary in the terminal, with ``rich``.
+
+Sections, top to bottom: the experiment, what was recorded (events and runs by type),
+tokens and latency, metrics, errors, and the run tree with timings and errors in red.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.columns import Columns
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary
+
+# Children listed under one run before the rest are counted ("… 120 more runs").
+MAX_CHILDREN = 25
+RUN_TYPE_STYLES = {
+    "chain": "cyan",
+    "llm": "magenta",
+    "chat_model": "magenta",
+    "tool": "yellow",
+    "retriever": "green",
+    "agent": "blue",
+}
+
+
+def render(summary: Summary, console: Console, max_traces: int | None) -> None:
+    """Print the summary; ``max_traces`` bounds the run tree (None: every trace)."""
+    console.print(_header(summary))
+    console.print(Columns([_events(summary), _runs(summary), _usage(summary)], padding=(0, 4)))
+    if summary.metrics:
+        console.print(_metrics(summary))
+    if summary.errors:
+        console.print(_errors(summary))
+    if summary.has_run_tree:
+        console.print(_run_tree(summary, max_traces))
+    else:
+        console.print(
+            Panel(
+                "This archive has no run tree (langchain-runs.jsonl): it was not written by "
+                "langchain-comet, probably by langchain_community's CometCallbackHandler. "
+                "Shown above: its action records, session table and metrics.",
+                title="Run tree",
+                border_style="yellow",
+            )
+        )
+
+
+def _header(summary: Summary) -> Panel:
+    archive = summary.archive
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("experiment", archive.name or archive.experiment_id)
+    grid.add_row("project", archive.project_name or "-")
+    grid.add_row("tags", ", ".join(archive.tags) or "none")
+    grid.add_row("archive", str(archive.path))
+    origin = archive.others().get("Created from")
+    if origin:
+        grid.add_row("created from", str(origin))
+    return Panel(grid, title="langchain-comet show", title_align="left", border_style="blue")
+
+
+def _events(summary: Summary) -> Table:
+    table = Table(title="Events", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("callback")
+    table.add_column("count", justify="right")
+    for action, count in sorted(summary.action_counts.items()):
+        table.add_row(action, f"{count:,}")
+    return table
+
+
+def _runs(summary: Summary) -> Table:
+    table = Table(title="Runs", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("kind")
+    table.add_column("count", justify="right")
+    if summary.has_run_tree:
+        table.add_row(Text("traces", style="bold"), f"{len(summary.traces):,}")
+        for run_type, count in sorted(summary.runs_by_type.items()):
+            table.add_row(run_type, f"{count:,}")
+        table.add_section()
+    table.add_row("LLM calls", f"{summary.llm_calls:,}")
+    table.add_row("generations", f"{summary.generations:,}")
+    errors = len(summary.errors)
+    table.add_row(Text("errors", style="bold red" if errors else ""), f"{errors:,}")
+    return table
+
+
+def _usage(summary: Summary) -> Table:
+    table = Table(
+        title="Tokens and latency", title_justify="left", box=box.SIMPLE_HEAD, show_header=False
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    tokens = summary.tokens
+    if summary.calls_with_usage:
+        table.add_row("prompt tokens", f"{tokens['prompt_tokens']:,}")
+        table.add_row("completion tokens", f"{tokens['completion_tokens']:,}")
+        table.add_row(Text("total tokens", style="bold"), f"{tokens['total_tokens']:,}")
+        for key in TOKEN_DETAIL_KEYS:
+            if tokens[key]:
+                table.add_row(f"  {key.replace('_', ' ')}", f"{tokens[key]:,}")
+        table.add_row("calls reporting usage", f"{summary.calls_with_usage} of {summary.llm_calls}")
+    else:
+        table.add_row("tokens", "none reported")
+    table.add_section()
+    for label, latency in (("LLM", summary.llm_latency), ("trace", summary.trace_latency)):
+        if latency.count:
+            table.add_row(f"{label} latency p50", _ms(latency.p50))
+            table.add_row(f"{label} latency p95", _ms(latency.p95))
+            table.add_row(f"{label} latency p99", _ms(latency.p99))
+            table.add_row(f"{label} latency max", _ms(latency.max))
+    return table
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.1f} ms" if value >= 1 else f"{value:.2f} ms"
+
+
+def _metrics(summary: Summary) -> Table:
+    table = Table(title="Metrics", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    table.add_column("points", justify="right")
+    table.add_column("last", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    summarised = 0
+    for family in summary.metrics:
+        series = family.headline
+        name = series.name
+        if len(family.series) > 1:
+            summarised += 1
+            name = Text(series.name) + Text(f" (+{len(family.series) - 1} stats)", style="dim")
+        table.add_row(
+            name,
+            f"{len(series.points):,}",
+            _number(series.last),
+            _number(series.minimum),
+            _number(series.maximum),
+        )
+    if summarised:
+        table.caption = "per-generation scores: the mean shown; all statistics in the report"
+    return table
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.4g}"
+
+
+def _errors(summary: Summary) -> Table:
+    table = Table(title="Errors", title_justify="left", box=box.SIMPLE_HEAD, title_style="bold red")
+    table.add_column("run")
+    table.add_column("type")
+    table.add_column("error", style="red")
+    table.add_column("trace", style="dim")
+    for run in summary.errors:
+        error = run.get("error") or {}
+        table.add_row(
+            str(run.get("name")),
+            str(run.get("run_type")),
+            f"{error.get('type')}: {error.get('message')}",
+            str(run.get("trace_id"))[:8],
+        )
+    return table
+
+
+def _run_tree(summary: Summary, max_traces: int | None) -> RenderableType:
+    traces = summary.traces if max_traces is None else summary.traces[:max_traces]
+    root = Tree(Text(f"Run tree: {len(summary.traces):,} traces", style="bold"))
+    for trace in traces:
+        _add_subtree(root, trace)
+    hidden = len(summary.traces) - len(traces)
+    if hidden > 0:
+        root.add(Text(f"… {hidden:,} more traces (--traces N or --all to see them)", "dim"))
+    return Group(root)
+
+
+def _add_subtree(parent: Tree, node: RunNode) -> None:
+    branch = parent.add(_run_label(node.record))
+    for child in node.children[:MAX_CHILDREN]:
+        _add_subtree(branch, child)
+    hidden = len(node.children) - MAX_CHILDREN
+    if hidden > 0:
+        branch.add(Text(f"… {hidden:,} more runs", style="dim"))
+
+
+def _run_label(run: dict[str, Any]) -> Text:
+    run_type = str(run.get("run_type"))
+    status = run.get("status")
+    label = Text()
+    label.append("✗ " if status == "error" else "✓ ", style="red" if status == "error" else "green")
+    label.append(str(run.get("name")), style="bold red" if status == "error" else "bold")
+    label.append(f" {run_type}", style=RUN_TYPE_STYLES.get(run_type, "dim"))
+    latency = run.get("latency_ms")
+    if isinstance(latency, int | float):
+        label.append(f"  {_ms(float(latency))}", style="bright_black")
+    if status == "incomplete":
+        label.append("  incomplete (still open when the process ended)", style="yellow")
+    model = run.get("model_name")
+    if model:
+        label.append(f"  {model}", style="italic")
+    usage = run.get("token_usage")
+    if isinstance(usage, dict) and usage.get("total_tokens") is not None:
+        label.append(f"  {usage['total_tokens']} tokens", style="bright_black")
+    error = run.get("error")
+    if status == "error" and isinstance(error, dict):
+        label.append(f"  {error.get('type')}: {error.get('message')}", style="red")
+    return label
