@@ -137,10 +137,10 @@ def _metrics(summary: Summary) -> Table:
     summarised = 0
     for family in summary.metrics:
         series = family.headline
-        name = series.name
+        name = Text(series.name)
         if len(family.series) > 1:
             summarised += 1
-            name = Text(series.name) + Text(f" (+{len(family.series) - 1} stats)", style="dim")
+            name.append(f" (+{len(family.series) - 1} stats)", style="dim")
         table.add_row(
             name,
             f"{len(series.points):,}",
