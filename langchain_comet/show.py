@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary
+from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary, usd
 
 # Children listed under one run before the rest are counted ("… 120 more runs").
 MAX_CHILDREN = 25
@@ -34,6 +34,8 @@ def render(summary: Summary, console: Console, max_traces: int | None) -> None:
     """Print the summary; ``max_traces`` bounds the run tree (None: every trace)."""
     console.print(_header(summary))
     console.print(Columns([_events(summary), _runs(summary), _usage(summary)], padding=(0, 4)))
+    if summary.cost.recorded:
+        console.print(_cost_by_model(summary))
     if summary.metrics:
         console.print(_metrics(summary))
     if summary.errors:
@@ -109,6 +111,17 @@ def _usage(summary: Summary) -> Table:
         table.add_row("calls reporting usage", f"{summary.calls_with_usage} of {summary.llm_calls}")
     else:
         table.add_row("tokens", "none reported")
+    cost = summary.cost
+    if cost.recorded:
+        table.add_section()
+        table.add_row(
+            Text("cost", style="bold"), _usd(cost.total_usd if cost.priced_calls else None)
+        )
+        table.add_row(
+            "priced calls", f"{cost.priced_calls} of {cost.priced_calls + cost.unpriced_calls}"
+        )
+        if cost.unpriced_calls:
+            table.add_row(Text("price unknown", style="yellow"), f"{cost.unpriced_calls} calls")
     table.add_section()
     for label, latency in (("LLM", summary.llm_latency), ("trace", summary.trace_latency)):
         if latency.count:
@@ -151,6 +164,40 @@ def _metrics(summary: Summary) -> Table:
     if summarised:
         table.caption = "per-generation scores: the mean shown; all statistics in the report"
     return table
+
+
+def _cost_by_model(summary: Summary) -> Table:
+    table = Table(title="Cost by model", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("model")
+    table.add_column("provider")
+    table.add_column("calls", justify="right")
+    table.add_column("prompt tokens", justify="right")
+    table.add_column("completion tokens", justify="right")
+    table.add_column("cost", justify="right")
+    for model in summary.cost.by_model:
+        cost = _usd(model.cost_usd)
+        if model.unpriced_calls and model.cost_usd is not None:
+            cost += f" (+{model.unpriced_calls} unpriced)"
+        table.add_row(
+            model.model,
+            model.provider or "-",
+            f"{model.calls:,}",
+            f"{model.prompt_tokens:,}",
+            f"{model.completion_tokens:,}",
+            Text(cost, style="yellow" if model.cost_usd is None else ""),
+        )
+    return table
+
+
+def _usd(value: float | None) -> str:
+    """Dollars with enough digits for one call's fraction of a cent."""
+    if value is None:
+        return "price unknown"
+    if value == 0 or value >= 1:
+        return f"${value:,.2f}"
+    if value < 0.000001:
+        return "<$0.000001"
+    return f"${value:.6f}".rstrip("0")
 
 
 def _number(value: float) -> str:
@@ -212,6 +259,11 @@ def _run_label(run: dict[str, Any]) -> Text:
     usage = run.get("token_usage")
     if isinstance(usage, dict) and usage.get("total_tokens") is not None:
         label.append(f"  {usage['total_tokens']} tokens", style="bright_black")
+    if "cost_usd" in run:
+        cost = usd(run["cost_usd"])
+        label.append(f"  {_usd(cost)}", style="yellow" if cost is None else "green")
+    elif usd(run.get("trace_cost_usd")) is not None:
+        label.append(f"  trace {_usd(usd(run['trace_cost_usd']))}", style="green")
     error = run.get("error")
     if status == "error" and isinstance(error, dict):
         label.append(f"  {error.get('type')}: {error.get('message')}", style="red")

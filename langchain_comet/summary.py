@@ -93,6 +93,34 @@ class MetricFamily:
 
 
 @dataclass(slots=True)
+class ModelCost:
+    """What the LLM calls to one model cost: ``cost_usd`` is None when no call was priced."""
+
+    model: str
+    provider: str | None
+    calls: int = 0
+    unpriced_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The session's cost, from the run records' ``cost_usd`` (issue #8).
+
+    ``recorded`` is False for archives written before prices existed (or by the community
+    handler): their cost is not known at all, which is different from "price unknown".
+    """
+
+    recorded: bool
+    total_usd: float
+    priced_calls: int
+    unpriced_calls: int
+    by_model: list[ModelCost]
+
+
+@dataclass(slots=True)
 class RunNode:
     """One run record with its children, ordered by start time."""
 
@@ -133,6 +161,7 @@ class Summary:
     tokens: Counter[str]
     llm_latency: Latency
     trace_latency: Latency
+    cost: Cost
     metrics: list[MetricFamily]
     table: Any  # the session table, a pandas DataFrame
     visualizations: list[Upload]
@@ -174,6 +203,7 @@ def _summarize(archive: Archive) -> Summary:
         tokens=_token_totals(llm_runs),
         llm_latency=Latency.of(_numbers(run.get("latency_ms") for run in llm_runs)),
         trace_latency=Latency.of(_numbers(node.record.get("latency_ms") for node in traces)),
+        cost=_cost(llm_runs),
         metrics=_metric_families(_metric_series(archive)),
         table=table,
         visualizations=[u for u in archive.uploads() if u.name.startswith("langchain-viz-")],
@@ -220,6 +250,43 @@ def _numbers(values: Iterable[Any]) -> list[float]:
         for value in values
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     ]
+
+
+def usd(value: Any) -> float | None:
+    """A recorded cost, or None when the run's price is unknown (or not recorded)."""
+    numbers = _numbers([value])
+    return numbers[0] if numbers else None
+
+
+def _cost(llm_runs: Sequence[dict[str, Any]]) -> Cost:
+    by_model: dict[tuple[str, str | None], ModelCost] = {}
+    total, priced, unpriced = 0.0, 0, 0
+    for run in llm_runs:
+        if "cost_usd" not in run:
+            continue
+        model = str(run.get("model_name") or "unknown model")
+        provider = run.get("provider")
+        entry = by_model.setdefault((model, provider), ModelCost(model, provider))
+        entry.calls += 1
+        usage = run.get("token_usage")
+        if isinstance(usage, dict):
+            entry.prompt_tokens += int(usd(usage.get("prompt_tokens")) or 0)
+            entry.completion_tokens += int(usd(usage.get("completion_tokens")) or 0)
+        cost = usd(run.get("cost_usd"))
+        if cost is None:
+            unpriced += 1
+            entry.unpriced_calls += 1
+        else:
+            priced += 1
+            total += cost
+            entry.cost_usd = (entry.cost_usd or 0.0) + cost
+    return Cost(
+        recorded=bool(by_model),
+        total_usd=total,
+        priced_calls=priced,
+        unpriced_calls=unpriced,
+        by_model=sorted(by_model.values(), key=lambda m: (-(m.cost_usd or 0.0), m.model)),
+    )
 
 
 def _token_totals(llm_runs: Iterable[dict[str, Any]]) -> Counter[str]:

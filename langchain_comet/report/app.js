@@ -53,6 +53,14 @@ function fmtNum(value) {
   return value.toLocaleString("en-US", { maximumSignificantDigits: 4 });
 }
 
+// Dollars with enough digits for one call's fraction of a cent; null is an unknown price.
+function fmtUsd(value) {
+  if (value === null || value === undefined) return "price unknown";
+  if (value === 0 || value >= 1) return "$" + value.toFixed(2);
+  if (value < 0.000001) return "<$0.000001";
+  return "$" + value.toFixed(6).replace(/0+$/, "");
+}
+
 function fmtTime(iso) {
   if (!iso) return "–";
   const match = /T(\d\d:\d\d:\d\d(?:\.\d{1,3})?)/.exec(iso);
@@ -157,6 +165,11 @@ function renderHeader() {
     ? kpi("Tokens", fmtNum(tokens.total_tokens || 0),
       fmtNum(tokens.prompt_tokens || 0) + " prompt · " + fmtNum(tokens.completion_tokens || 0) + " completion")
     : kpi("Tokens", "–", "none reported"));
+  if (ov.cost.recorded) {
+    cards.push(kpi("Cost", ov.cost.total === null ? "–" : fmtUsd(ov.cost.total),
+      ov.cost.unpriced_calls ? ov.cost.unpriced_calls + " of " + (ov.cost.priced_calls + ov.cost.unpriced_calls) +
+        " calls: price unknown" : ov.cost.priced_calls + " calls priced"));
+  }
   if (ov.llm_latency.count) {
     cards.push(kpi("LLM latency p50", fmtMs(ov.llm_latency.p50),
       "p95 " + fmtMs(ov.llm_latency.p95) + " · max " + fmtMs(ov.llm_latency.max)));
@@ -174,6 +187,7 @@ const TABS = [
   { id: "traces", label: "Traces", count: () => DATA.overview.traces },
   { id: "table", label: "Session table", count: () => DATA.table.rows.length },
   { id: "actions", label: "Action records", count: () => DATA.actions ? DATA.actions.rows.length : 0, when: () => DATA.actions },
+  { id: "models", label: "Cost by model", count: () => DATA.overview.cost.by_model.rows.length, when: () => DATA.overview.cost.recorded },
   { id: "metrics", label: "Metrics", count: () => DATA.metrics.length },
   { id: "visualizations", label: "Visualizations", count: () => DATA.visualizations.total },
   { id: "errors", label: "Errors", count: () => DATA.overview.errors, bad: true },
@@ -290,6 +304,7 @@ function renderTraceItem(traceIndex) {
       el("span", { text: fmtTime(root.start) }),
       el("span", { text: fmtNum(trace.count) + (trace.count === 1 ? " run" : " runs") }),
       trace.tokens ? el("span", { text: fmtNum(trace.tokens) + " tokens" }) : null,
+      trace.cost !== null && trace.cost !== undefined ? el("span", { text: fmtUsd(trace.cost) }) : null,
       trace.errors ? el("span", { style: "color: var(--error)", text: trace.errors + " error" + (trace.errors > 1 ? "s" : "") }) : null));
 }
 
@@ -433,6 +448,8 @@ function renderDetails(run) {
     ["latency", fmtMs(run.latency)],
     ["model", run.model],
     ["provider", run.provider],
+    ["cost", DATA.overview.cost.recorded && (run.type === "llm" || run.type === "chat_model") ? fmtUsd(run.cost) : null],
+    ["trace cost", run.trace_cost !== null && run.trace_cost !== undefined ? fmtUsd(run.trace_cost) : null],
     ["time to first token", run.ttft !== null && run.ttft !== undefined ? fmtMs(run.ttft) : null],
     ["tokens streamed", run.streamed || null],
     ["session", run.session],
@@ -669,6 +686,12 @@ function renderDataTable(panel, table, emptyText, runColumn) {
 
 renderers.table = (panel) => renderDataTable(panel, DATA.table,
   "The archive has no session table (no LLM generation was recorded).", "run_id");
+renderers.models = (panel) => {
+  const table = DATA.overview.cost.by_model;
+  const cost = table.columns.length - 1;
+  const rows = table.rows.map((row) => row.map((cell, c) => (c === cost && cell === null ? "price unknown" : cell)));
+  renderDataTable(panel, { columns: table.columns, rows }, "No LLM calls.", null);
+};
 renderers.actions = (panel) => renderDataTable(panel, DATA.actions, "No action records.", null);
 
 // -- metric charts ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from langchain_comet.serialize import truncate
-from langchain_comet.summary import Latency, Summary
+from langchain_comet.summary import Latency, Summary, usd
 
 # Longest string kept per field; the archive keeps the full text.
 DEFAULT_MAX_CHARS = 20_000
@@ -32,6 +32,8 @@ RUN_FIELDS = {
     "model_name": "model",
     "provider": "provider",
     "token_usage": "tokens",
+    "cost_usd": "cost",
+    "trace_cost_usd": "trace_cost",
     "time_to_first_token_ms": "ttft",
     "tokens_streamed": "streamed",
     "session_id": "session",
@@ -89,8 +91,42 @@ def _overview(summary: Summary) -> dict[str, Any]:
         "tokens": dict(summary.tokens),
         "llm_latency": _latency(summary.llm_latency),
         "trace_latency": _latency(summary.trace_latency),
+        "cost": _cost(summary),
         "action_counts": dict(sorted(summary.action_counts.items())),
         "runs_by_type": dict(sorted(summary.runs_by_type.items())),
+    }
+
+
+def _cost(summary: Summary) -> dict[str, Any]:
+    cost = summary.cost
+    return {
+        "recorded": cost.recorded,
+        "total": cost.total_usd if cost.priced_calls else None,
+        "priced_calls": cost.priced_calls,
+        "unpriced_calls": cost.unpriced_calls,
+        "by_model": {
+            "columns": [
+                "model",
+                "provider",
+                "calls",
+                "unpriced calls",
+                "prompt tokens",
+                "completion tokens",
+                "cost (USD)",
+            ],
+            "rows": [
+                [
+                    model.model,
+                    model.provider,
+                    model.calls,
+                    model.unpriced_calls,
+                    model.prompt_tokens,
+                    model.completion_tokens,
+                    model.cost_usd,
+                ]
+                for model in cost.by_model
+            ],
+        },
     }
 
 
@@ -136,6 +172,7 @@ def _traces(summary: Summary) -> list[dict[str, Any]]:
                 "count": len(nodes),
                 "errors": sum(1 for node in nodes if node.failed),
                 "tokens": tokens,
+                "cost": usd(root.record.get("trace_cost_usd")),
             }
         )
         start += len(nodes)
