@@ -7,6 +7,7 @@ All methods here run on the background worker, one at a time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -14,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ RUN_TREE = "langchain-runs.jsonl"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
 SPOOL_BUFFER = 1 << 20
+# Handlers may be created on several threads; comet_ml's global slot is one variable.
+_GLOBAL_EXPERIMENT_LOCK = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -88,10 +92,12 @@ def create_experiment(settings: ExperimentSettings) -> Any:
         "project_name": settings.project_name,
     }
     online, reason = choose_online(settings.online)
-    if online:
-        experiment = comet_ml.Experiment(**kwargs)
-    else:
-        experiment = _offline_experiment(comet_ml, kwargs, settings.offline_directory)
+    with _beside_other_experiments(comet_ml):
+        if online:
+            experiment = comet_ml.Experiment(**kwargs)
+        else:
+            experiment = _offline_experiment(comet_ml, kwargs, settings.offline_directory)
+    if not online:
         archive = archive_path(experiment)
         logger.info(
             "langchain-comet: logging offline (%s) to %s, written when the experiment ends; "
@@ -108,6 +114,24 @@ def create_experiment(settings: ExperimentSettings) -> Any:
     if settings.name:
         experiment.set_name(settings.name)
     return experiment
+
+
+@contextlib.contextmanager
+def _beside_other_experiments(comet_ml: Any) -> Iterator[None]:
+    """Create an experiment without ending the one already running in this process.
+
+    comet_ml keeps one "global" experiment and ends it when a new one is created, and
+    whatever is logged to it afterwards is lost: a second handler, a ``reset``, or the
+    application's own experiment would silently end another's. Ours are created outside
+    that slot, which is left as it was, so every experiment lives until its owner ends it.
+    """
+    with _GLOBAL_EXPERIMENT_LOCK:
+        previous = comet_ml.config.get_global_experiment()
+        comet_ml.config.set_global_experiment(None)
+        try:
+            yield
+        finally:
+            comet_ml.config.set_global_experiment(previous)
 
 
 def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | None) -> Any:
