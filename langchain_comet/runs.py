@@ -24,6 +24,7 @@ from langchain_comet import metrics, usage
 from langchain_comet.failures import Failures
 from langchain_comet.pricing import Pricer
 from langchain_comet.serialize import JSON, message_to_dict, render_messages, to_json, truncate
+from langchain_comet.summary import SessionSummary
 from langchain_comet.visualize import Visualizer
 
 # The seed's counters, in the order ``get_custom_callback_meta`` returns them.
@@ -157,6 +158,8 @@ class RunTree:
         self.writer = writer
         self.settings = settings
         self.failures = failures
+        # The experiment's session_* metrics; the session starts a new one with each experiment.
+        self.summary = SessionSummary()
         self._open: dict[UUID, _Run] = {}
         self._visualized = 0  # the seed's per-session index of visualized generations
         self._handlers: dict[str, Callable[[Event], None]] = {
@@ -333,6 +336,7 @@ class RunTree:
         if root:
             record["trace_cost_usd"] = run.trace_cost_usd
         self.writer.run(record)
+        self.summary.add(record, llm=llm)
         if root and latency_ms is not None and status != "incomplete":
             trace_metrics = {"trace_latency_ms": latency_ms}
             if run.trace_cost_usd is not None:

@@ -269,6 +269,11 @@ class CometSink:
             return
         self._aggregated.add(dict(values), step, prefix)
 
+    def summary(self, values: Mapping[str, float], step: int) -> None:
+        """Session summaries, exactly: never averaged past the budget like per-run points,
+        and one call per flush, so they cost the budget nothing worth counting."""
+        self.experiment.log_metrics(dict(values), step=step)
+
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
         self.experiment.log_asset_data(
             html, name=f"langchain-viz-{style}-{idx}.html", metadata={"prompt": prompt}, step=idx

@@ -110,6 +110,7 @@ def test_an_unknown_model_has_no_cost_never_zero(handler, finish):
     assert run["trace_cost_usd"] is None
     assert archive.metrics("cost_usd") == []
     assert archive.metrics("trace_cost_usd") == []
+    assert archive.metrics("session_unpriced_llm_calls")[-1].value == 1
 
 
 def test_streamed_and_invoked_calls_cost_the_same(handler, finish):
