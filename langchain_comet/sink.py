@@ -270,8 +270,8 @@ class CometSink:
         self._aggregated.add(dict(values), step, prefix)
 
     def summary(self, values: Mapping[str, float], step: int) -> None:
-        """Session summaries, exactly: never averaged past the budget like per-run points,
-        and one call per flush, so they cost the budget nothing worth counting."""
+        """Session summaries, exactly as given: a dozen points once per flush need no
+        budget, and averaging them like per-run points would make them wrong."""
         self.experiment.log_metrics(dict(values), step=step)
 
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
