@@ -26,6 +26,7 @@ from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResu
 from langchain_comet import assets
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
+from langchain_comet.pricing import Pricer
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
 from langchain_comet.session import Session
@@ -119,10 +120,12 @@ class CometCallbackHandler(BaseCallbackHandler):
         offline_directory: str | None = None,
         spacy_model: Any = None,
         max_text_chars: int | None = DEFAULT_MAX_TEXT_CHARS,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         raise_error: bool = False,
     ) -> None:
         super().__init__()
         _check_config(tags, visualizations, custom_metrics, max_text_chars)
+        self._pricer = Pricer(prices)
         self.task_type = task_type
         self.workspace = workspace
         self.project_name = project_name
@@ -183,6 +186,7 @@ class CometCallbackHandler(BaseCallbackHandler):
                 if self.visualizations and self._pipeline is not None
                 else None
             ),
+            pricer=self._pricer,
         )
 
     # -- counters -----------------------------------------------------------------------

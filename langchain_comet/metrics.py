@@ -160,10 +160,16 @@ def describe(values: Sequence[float]) -> dict[str, float]:
     if count > 1:
         stats["std"] = statistics.stdev(ordered)
     stats["min"] = ordered[0]
-    for label, q in (("25%", 0.25), ("50%", 0.5), ("75%", 0.75)):
-        position = q * (count - 1)
-        low = math.floor(position)
-        high = min(low + 1, count - 1)
-        stats[label] = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    for label, q in (("25%", 25), ("50%", 50), ("75%", 75)):
+        stats[label] = percentile(ordered, q)
     stats["max"] = ordered[-1]
     return {name: value for name, value in stats.items() if math.isfinite(value)}
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of sorted values by linear interpolation: numpy's and
+    pandas' default, so ``describe()``, the session summaries and ``show`` all agree."""
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -22,7 +22,9 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 
 from langchain_comet import metrics, usage
 from langchain_comet.failures import Failures
+from langchain_comet.pricing import Pricer
 from langchain_comet.serialize import JSON, message_to_dict, render_messages, to_json, truncate
+from langchain_comet.session_summary import SessionSummary
 from langchain_comet.visualize import Visualizer
 
 # The seed's counters, in the order ``get_custom_callback_meta`` returns them.
@@ -105,6 +107,8 @@ class _Run:
     last_token: Event | None = None
     events: list[JSON] = field(default_factory=list)
     dropped_events: int = 0
+    # On a root run: the cost of its trace's priced LLM runs so far, None while none is.
+    trace_cost_usd: float | None = None
     # The ids as strings, made once: every record and text of the run carries them.
     ids: dict[str, JSON] = field(default_factory=dict)
 
@@ -123,6 +127,7 @@ class TreeSettings:
     custom_metrics: metrics.CustomMetrics | None = None
     max_chars: int | None = None
     visualizer: Visualizer | None = None
+    pricer: Pricer = field(default_factory=Pricer)
 
 
 def iso(wall: float | None) -> str | None:
@@ -153,6 +158,8 @@ class RunTree:
         self.writer = writer
         self.settings = settings
         self.failures = failures
+        # The experiment's session_* metrics; the session starts a new one with each experiment.
+        self.summary = SessionSummary()
         self._open: dict[UUID, _Run] = {}
         self._visualized = 0  # the seed's per-session index of visualized generations
         self._handlers: dict[str, Callable[[Event], None]] = {
@@ -279,6 +286,7 @@ class RunTree:
         error: dict[str, JSON] | None,
         token_usage: usage.TokenUsage | None = None,
         model_name: str | None = None,
+        cost_usd: float | None = None,
         step: int | None = None,
         generation_metrics: list[dict[str, Any]] | None = None,
     ) -> dict[str, JSON]:
@@ -319,10 +327,29 @@ class RunTree:
             record["events_dropped"] = run.dropped_events
         if generation_metrics:
             record["generation_metrics"] = self._json(generation_metrics)
+        llm = run.run_type in LLM_RUN_TYPES
+        if llm:
+            record["cost_usd"] = cost_usd
+            if cost_usd is not None:
+                self._add_trace_cost(run, cost_usd)
+        root = run.parent_run_id is None
+        if root:
+            record["trace_cost_usd"] = run.trace_cost_usd
         self.writer.run(record)
-        if run.parent_run_id is None and latency_ms is not None and status != "incomplete":
-            self.writer.metrics({"trace_latency_ms": latency_ms}, step or 0)
+        self.summary.add(record, llm=llm)
+        if root and latency_ms is not None and status != "incomplete":
+            trace_metrics = {"trace_latency_ms": latency_ms}
+            if run.trace_cost_usd is not None:
+                trace_metrics["trace_cost_usd"] = run.trace_cost_usd
+            self.writer.metrics(trace_metrics, step or 0)
         return record
+
+    def _add_trace_cost(self, run: _Run, cost_usd: float) -> None:
+        """Add an LLM run's cost to its trace's root: the run itself when it is the root,
+        else the root while it is open (a root never seen, or already ended, gets none)."""
+        root = run if run.parent_run_id is None else self._open.get(run.trace_id)
+        if root is not None:
+            root.trace_cost_usd = (root.trace_cost_usd or 0.0) + cost_usd
 
     def _attach(self, event: Event, kind: str, payload: dict[str, JSON]) -> _Run | None:
         run = self._open.get(event.run_id) if event.run_id else None
@@ -452,7 +479,15 @@ class RunTree:
         response: LLMResult = event.data["response"]
         run = self._take(event, "llm")
         tokens = usage.token_usage(response)
-        model = usage.model_name(run.metadata, run.invocation_params, response)
+        models = usage.model_names(run.metadata, run.invocation_params, response)
+        cost = self.failures.attempt(
+            "pricing",
+            self.settings.pricer.cost,
+            tokens,
+            usage.provider(run.metadata),
+            models,
+            event.wall if run.start_wall is None else run.start_wall,
+        )
         outputs: JSON = {
             "generations": [[self._generation(g) for g in gens] for gens in response.generations],
             "llm_output": self._json(response.llm_output),
@@ -466,7 +501,8 @@ class RunTree:
             outputs=outputs,
             error=None,
             token_usage=tokens,
-            model_name=model,
+            model_name=models[0] if models else None,
+            cost_usd=cost,
             step=event.step,
             generation_metrics=[a for a in analyses if len(a) > 2] or None,
         )
@@ -474,6 +510,7 @@ class RunTree:
         per_run = {
             "llm_latency_ms": record["latency_ms"],
             "time_to_first_token_ms": record["time_to_first_token_ms"],
+            "cost_usd": cost,
             **(tokens or {}),
         }
         values = {
@@ -656,6 +693,7 @@ _PER_RUN_METRICS = frozenset(
         "prompt_tokens",
         "completion_tokens",
         "total_tokens",
+        "cost_usd",
     }
 )
 

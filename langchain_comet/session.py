@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from langchain_comet.failures import Failures
 from langchain_comet.runs import Event, RunTree, TreeSettings
 from langchain_comet.serialize import JSON
+from langchain_comet.session_summary import SessionSummary
 from langchain_comet.sink import CometSink
 from langchain_comet.worker import Worker
 
@@ -75,6 +76,7 @@ class Session:
     def _switch_sink(self) -> None:
         self.sink = self._new_sink()
         self.tree.writer = self.sink
+        self.tree.summary = SessionSummary()  # a new experiment summarises its own runs
         self._sink_ended = False
         _register_exit_hook(self)  # after the new experiment's own hook, so ours runs first
 
@@ -118,6 +120,7 @@ class Session:
             return self.sink
         if finish and not reset:
             self.failures.attempt("writing unfinished runs", self._close_tree)
+        self.failures.attempt("logging the session summary", self._log_summary)
         self.failures.attempt("writing the session", sink.write_session, _langchain_version())
         if model is not None:
             parameters, description, name = model
@@ -133,6 +136,10 @@ class Session:
 
     def _close_tree(self) -> None:
         self.tree.close(time.time(), time.perf_counter())
+
+    def _log_summary(self) -> None:
+        summary = self.tree.summary
+        self.sink.summary(summary.metrics(), summary.step)
 
     def close(self) -> None:
         """Write everything and end the experiment, waiting for it: at interpreter exit.

@@ -293,6 +293,11 @@ class CometSink:
             return
         self._aggregated.add(dict(values), step, prefix)
 
+    def summary(self, values: Mapping[str, float], step: int) -> None:
+        """Session summaries, exactly as given: a dozen points once per flush need no
+        budget, and averaging them like per-run points would make them wrong."""
+        self.experiment.log_metrics(dict(values), step=step)
+
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
         self.experiment.log_asset_data(
             html, name=f"langchain-viz-{style}-{idx}.html", metadata={"prompt": prompt}, step=idx

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from langchain_comet.archive import Archive, ArchiveError, Upload
+from langchain_comet.metrics import percentile
 
 LLM_RUN_TYPES = frozenset({"llm", "chat_model"})
 TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -24,17 +25,6 @@ SYSTEM_METRIC_PREFIXES = ("sys.", "system.")
 SYSTEM_METRICS = frozenset({"process duration"})
 # The statistics summarising a per-generation metric at each LLM end (pandas' describe()).
 STATISTICS = ("mean", "50%", "min", "max", "25%", "75%", "std", "count")
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) by linear interpolation, as numpy and pandas do."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +39,15 @@ class Latency:
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Latency:
+        if not values:
+            return cls(0, None, None, None, None)
+        ordered = sorted(values)
         return cls(
-            count=len(values),
-            p50=percentile(values, 50),
-            p95=percentile(values, 95),
-            p99=percentile(values, 99),
-            max=max(values) if values else None,
+            count=len(ordered),
+            p50=percentile(ordered, 50),
+            p95=percentile(ordered, 95),
+            p99=percentile(ordered, 99),
+            max=ordered[-1],
         )
 
 

@@ -2,7 +2,10 @@
 
 Chat models in LangChain 1.x report usage on ``AIMessage.usage_metadata``; older LLM
 integrations put it in ``LLMResult.llm_output`` under provider-specific keys. Both are
-normalised here to one shape so the run tree, the metrics and the price look-up agree.
+normalised here to one shape so the run tree, the metrics and the price look-up agree:
+LangChain's, where ``prompt_tokens`` counts every input token (``cache_read`` and
+``cache_creation`` are parts of it) and ``completion_tokens`` every output token
+(``reasoning`` is part of it).
 """
 
 from __future__ import annotations
@@ -68,8 +71,14 @@ def _from_llm_output(llm_output: Mapping[str, Any] | None) -> TokenUsage | None:
     completion_details = raw.get("completion_tokens_details")
     if isinstance(completion_details, Mapping):
         _add(total, "reasoning", completion_details.get("reasoning_tokens"))
-    _add(total, "cache_read", raw.get("cache_read_input_tokens"))
-    _add(total, "cache_creation", raw.get("cache_creation_input_tokens"))
+    # Anthropic's raw input_tokens leaves out cache reads and writes; ours, like
+    # LangChain's usage_metadata and OpenAI's prompt_tokens, counts every input token.
+    for key, detail in (
+        ("cache_read_input_tokens", "cache_read"),
+        ("cache_creation_input_tokens", "cache_creation"),
+    ):
+        _add(total, detail, raw.get(key))
+        _add(total, "prompt_tokens", raw.get(key))
     return _complete(total)
 
 
@@ -95,16 +104,18 @@ def _complete(total: TokenUsage) -> TokenUsage | None:
     return total
 
 
-def model_name(
+def model_names(
     metadata: Mapping[str, Any] | None,
     invocation_params: Mapping[str, Any] | None,
     response: LLMResult | None = None,
-) -> str | None:
-    """The model a run called, as LangSmith and peers resolve it.
+) -> list[str]:
+    """Every name a run gives its model, in the order LangSmith and peers trust them.
 
     LangChain's ``ls_model_name`` metadata first, then the invocation parameters, then
-    the name the provider answered with (which may be a dated snapshot).
+    the name the provider answered with (which may be a dated snapshot). Pricing tries
+    them in turn: a deployment alias may be unknown where the answered name is not.
     """
+    names: list[str] = []
     for source, keys in (
         (metadata, ("ls_model_name",)),
         (invocation_params, ("model", "model_name", "model_id", "deployment_name")),
@@ -112,11 +123,22 @@ def model_name(
         if source:
             for key in keys:
                 value = source.get(key)
-                if isinstance(value, str) and value:
-                    return value
-    if response is not None:
-        return response_model_name(response)
-    return None
+                if isinstance(value, str) and value and value not in names:
+                    names.append(value)
+    answered = response_model_name(response) if response is not None else None
+    if answered and answered not in names:
+        names.append(answered)
+    return names
+
+
+def model_name(
+    metadata: Mapping[str, Any] | None,
+    invocation_params: Mapping[str, Any] | None,
+    response: LLMResult | None = None,
+) -> str | None:
+    """The model a run called: the first of :func:`model_names`."""
+    names = model_names(metadata, invocation_params, response)
+    return names[0] if names else None
 
 
 def response_model_name(response: LLMResult) -> str | None:
