@@ -5,15 +5,16 @@ Comet is the experiment's summary and the project table can sort and compare
 experiments by it. Folded from the run records as they are written, on the worker.
 
 Percentiles are those of numpy's and pandas' default (linear interpolation between the
-two nearest ranks, as ``describe()`` reports them); sorting a million latencies at a flush
-takes about 0.2 s, on the worker. They need every latency: one float
-(8 bytes) per LLM call and per trace is kept until the experiment ends, 16 MB per
-million calls, in a compact array rather than Python objects.
+two nearest ranks, as ``describe()`` reports them), exact for the first
+``EXACT_LATENCIES`` values of an experiment and within 1% after that (see
+:class:`Latencies`), so a service that never resets its experiment keeps flat memory.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
+from collections import Counter
 from collections.abc import Mapping
 
 from langchain_comet.metrics import percentile
@@ -21,6 +22,66 @@ from langchain_comet.serialize import JSON
 
 TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 PERCENTILES = (50, 95)
+# Kept one by one (8 bytes each, 0.8 MB) before switching to buckets.
+EXACT_LATENCIES = 100_000
+# Bucket i holds (GAMMA**(i-1), GAMMA**i]; its middle is within 1% of any value in it.
+GAMMA = 1.02
+ZERO_BUCKET = -(10**9)  # latencies of 0 (or less): a clock that did not move
+
+
+class Latencies:
+    """One kind of latency over an experiment, for its percentiles, in bounded memory.
+
+    Every value is kept until there are ``EXACT_LATENCIES`` of them; then they are counted
+    in logarithmic buckets 2% wide (as DDSketch does) and a percentile is the middle of the
+    bucket holding its rank: within 1% of the exact value, with at most ~1,200 buckets
+    between a microsecond and a day.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._exact: array[float] | None = array("d")
+        self._buckets: Counter[int] = Counter()
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        if self._exact is None:
+            self._buckets[_bucket(value)] += 1
+            return
+        self._exact.append(value)
+        if len(self._exact) > EXACT_LATENCIES:
+            self._buckets.update(map(_bucket, self._exact))
+            self._exact = None
+
+    def percentile(self, q: float) -> float:
+        if self._exact is not None:
+            return percentile(sorted(self._exact), q)
+        position = (self.count - 1) * q / 100
+        low = math.floor(position)
+        below, above = self._at_rank(low), self._at_rank(min(low + 1, self.count - 1))
+        return below + (above - below) * (position - low)
+
+    def _at_rank(self, rank: int) -> float:
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen > rank:
+                return _middle(index)
+        raise ValueError(f"rank {rank} of {self.count} values")
+
+    @property
+    def buckets(self) -> int:
+        return len(self._buckets)
+
+
+def _bucket(value: float) -> int:
+    return math.ceil(math.log(value, GAMMA)) if value > 0 else ZERO_BUCKET
+
+
+def _middle(index: int) -> float:
+    if index == ZERO_BUCKET:
+        return 0.0
+    return 2 * GAMMA**index / (GAMMA + 1)
 
 
 class SessionSummary:
@@ -34,8 +95,8 @@ class SessionSummary:
         self.tokens = dict.fromkeys(TOKEN_KEYS, 0)
         self.cost_usd = 0.0
         self.priced_llm_calls = 0
-        self.llm_latency_ms = array("d")
-        self.trace_latency_ms = array("d")
+        self.llm_latency_ms = Latencies()
+        self.trace_latency_ms = Latencies()
 
     def add(self, record: Mapping[str, JSON], *, llm: bool) -> None:
         """Count one run record (``llm``: an LLM or chat model run)."""
@@ -49,12 +110,12 @@ class SessionSummary:
         if record.get("parent_run_id") is None:
             self.traces += 1
             if latency_ms is not None:
-                self.trace_latency_ms.append(latency_ms)
+                self.trace_latency_ms.add(latency_ms)
         if not llm:
             return
         self.llm_calls += 1
         if latency_ms is not None:
-            self.llm_latency_ms.append(latency_ms)
+            self.llm_latency_ms.add(latency_ms)
         usage = record.get("token_usage")
         if isinstance(usage, dict):
             for key in TOKEN_KEYS:
@@ -82,8 +143,7 @@ class SessionSummary:
             ("session_llm_latency_ms", self.llm_latency_ms),
             ("session_trace_latency_ms", self.trace_latency_ms),
         ):
-            if latencies:
-                ordered = sorted(latencies)
+            if latencies.count:
                 for q in PERCENTILES:
-                    values[f"{name}_p{q}"] = percentile(ordered, q)
+                    values[f"{name}_p{q}"] = latencies.percentile(q)
         return values

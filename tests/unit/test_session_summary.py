@@ -67,3 +67,25 @@ def test_counts_totals_and_the_last_step():
     assert metrics["session_unpriced_llm_calls"] == 2
     assert metrics["session_llm_latency_ms_p50"] == 1.5
     assert metrics["session_trace_latency_ms_p95"] == 8.0
+
+
+def test_past_the_exact_limit_percentiles_stay_within_one_percent_in_bounded_memory():
+    import random
+
+    from langchain_comet.session_summary import EXACT_LATENCIES, Latencies
+
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1.5) for _ in range(EXACT_LATENCIES + 50_000)]
+    values += [0.0] * 10  # a clock that did not move
+    latencies = Latencies()
+    for value in values:
+        latencies.add(value)
+    series = pd.Series(values, dtype="float64")
+    for q in (1, 50, 95, 99):
+        assert latencies.percentile(q) == pytest.approx(series.quantile(q / 100), rel=0.01)
+    assert latencies.percentile(0) == 0.0
+    # Memory no longer grows with the count: a few hundred buckets for this spread.
+    buckets = latencies.buckets
+    for value in values[:20_000]:
+        latencies.add(value)
+    assert latencies.buckets == buckets < 1_500
