@@ -121,7 +121,8 @@ def _usage(summary: Summary) -> Table:
             "priced calls", f"{cost.priced_calls} of {cost.priced_calls + cost.unpriced_calls}"
         )
         if cost.unpriced_calls:
-            table.add_row(Text("price unknown", style="yellow"), f"{cost.unpriced_calls} calls")
+            calls = "call" if cost.unpriced_calls == 1 else "calls"
+            table.add_row(Text("price unknown", style="yellow"), f"{cost.unpriced_calls} {calls}")
     table.add_section()
     for label, latency in (("LLM", summary.llm_latency), ("trace", summary.trace_latency)):
         if latency.count:

@@ -26,6 +26,7 @@ import pytest
 from langchain_comet import CometCallbackHandler
 from langchain_comet.archive import Archive
 from tests import network_guard
+from tests.browser import browser, open_report  # noqa: F401  (fixtures)
 from tests.openai_server import OpenAIServer
 
 network_guard.install()

@@ -1,17 +1,11 @@
-"""``langchain-comet report``: one self-contained HTML file, checked in headless Chromium.
-
-The browser is Debian's ``chromium`` driven by Playwright; every request the page makes is
-intercepted, and anything but the report file itself fails the test. Screenshots go to
-``build/screenshots/`` for people to look at.
-"""
+"""``langchain-comet report``: one self-contained HTML file, checked in headless Chromium
+(see ``tests/browser.py``: every request but the report file's own fails the test)."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +17,9 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_comet import CometCallbackHandler, cli
 from langchain_comet.archive import Archive
+from tests.browser import OpenedReport
 
 pytestmark = pytest.mark.integration
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-# As the machine's notes advise: no background traffic, which the closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1440, "height": 900}
 
 
 def write_report(archive: Path, output: Path) -> Path:
@@ -76,66 +58,6 @@ def test_report_is_one_file_that_fetches_nothing(demo_archive: Path, tmp_path: P
 
 
 # -- in Chromium --------------------------------------------------------------------------
-
-
-@dataclass
-class OpenedReport:
-    page: Any
-    url: str
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path))
-        assert path.stat().st_size > 10_000  # a rendered page, not a blank one
-        return path
-
-    def outside_requests(self) -> list[str]:
-        return [url for url in self.requests if url != self.url]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.fail("Debian's chromium is not installed; `make test` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def open_report(browser: Any) -> Iterator[Callable[[Path], OpenedReport]]:
-    contexts: list[Any] = []
-
-    def open_(path: Path) -> OpenedReport:
-        context = browser.new_context(viewport=VIEWPORT)
-        contexts.append(context)
-        page = context.new_page()
-        opened = OpenedReport(page, path.resolve().as_uri())
-
-        def route(route: Any) -> None:
-            opened.requests.append(route.request.url)
-            if route.request.url == opened.url:
-                route.continue_()
-            else:
-                route.abort()
-
-        context.route("**/*", route)
-        page.on("pageerror", lambda error: opened.errors.append(str(error)))
-        page.on("dialog", lambda dialog: opened.errors.append(f"dialog: {dialog.message}"))
-        page.goto(opened.url)
-        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
-        return opened
-
-    yield open_
-    for context in contexts:
-        context.close()
 
 
 def test_archive_text_cannot_break_out_of_the_page(
