@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 # As the machine's notes advise: no background traffic, which the closed network refuses.
 CHROMIUM_ARGS = [
     "--no-sandbox",
