@@ -591,7 +591,8 @@ function appendJson(parent, value, indent) {
 
 // -- sortable, filterable table --------------------------------------------------------------
 
-function renderDataTable(panel, table, emptyText, runColumn) {
+// `formats` maps a column name to how its cells are shown (sorting uses the raw values).
+function renderDataTable(panel, table, emptyText, runColumn, formats) {
   if (!table || !table.rows.length) {
     panel.replaceChildren(el("div", { class: "empty", text: emptyText }));
     return;
@@ -599,6 +600,7 @@ function renderDataTable(panel, table, emptyText, runColumn) {
   const columns = table.columns;
   const runIdColumn = columns.indexOf(runColumn);
   const idColumn = columns.map((name) => /(^|_)id$/.test(name));
+  const format = columns.map((name) => (formats || {})[name]);
   const numeric = columns.map((_, c) => table.rows.every((row) => row[c] === null || typeof row[c] === "number"));
   const search = table.rows.map((row) => row.map((cell) => (cell === null ? "" : String(cell))).join("\u0001").toLowerCase());
   const view = { rows: table.rows.map((_, i) => i), sortColumn: -1, ascending: true, page: 0 };
@@ -659,9 +661,9 @@ function renderDataTable(panel, table, emptyText, runColumn) {
         title: runId && RUN_INDEX.has(runId) ? "open this run in Traces" : null,
         onclick: runId ? () => openRun(runId) : null,
       }, row.map((cell, c) => el("td", {
-        class: (numeric[c] ? "num" : "") + (idColumn[c] ? " id" : "") + (cell === null ? " null" : ""),
+        class: (numeric[c] ? "num" : "") + (idColumn[c] ? " id" : "") + (cell === null && !format[c] ? " null" : ""),
         title: typeof cell === "string" && (cell.length > 40 || idColumn[c]) ? cell.slice(0, 2000) : null,
-        text: cell === null ? "–" : (numeric[c] ? fmtNum(cell) : String(cell)),
+        text: format[c] ? format[c](cell) : cell === null ? "–" : (numeric[c] ? fmtNum(cell) : String(cell)),
       })));
     }));
     for (const th of head.children) {
@@ -686,12 +688,8 @@ function renderDataTable(panel, table, emptyText, runColumn) {
 
 renderers.table = (panel) => renderDataTable(panel, DATA.table,
   "The archive has no session table (no LLM generation was recorded).", "run_id");
-renderers.models = (panel) => {
-  const table = DATA.overview.cost.by_model;
-  const cost = table.columns.length - 1;
-  const rows = table.rows.map((row) => row.map((cell, c) => (c === cost && cell === null ? "price unknown" : cell)));
-  renderDataTable(panel, { columns: table.columns, rows }, "No LLM calls.", null);
-};
+renderers.models = (panel) => renderDataTable(panel, DATA.overview.cost.by_model, "No LLM calls.", null,
+  { "cost (USD)": fmtUsd });
 renderers.actions = (panel) => renderDataTable(panel, DATA.actions, "No action records.", null);
 
 // -- metric charts ----------------------------------------------------------------------------
