@@ -121,10 +121,16 @@ class CometCallbackHandler(BaseCallbackHandler):
         spacy_model: Any = None,
         max_text_chars: int | None = DEFAULT_MAX_TEXT_CHARS,
         prices: Mapping[str, Mapping[str, float]] | None = None,
+        redact: Callable[[str], str] | None = None,
         raise_error: bool = False,
     ) -> None:
         super().__init__()
         _check_config(tags, visualizations, custom_metrics, max_text_chars)
+        if redact is not None and not callable(redact):
+            raise TypeError(
+                f"redact must be a function taking a str and returning it redacted, got {redact!r}"
+            )
+        self.redact = redact
         self._pricer = Pricer(prices)
         self.task_type = task_type
         self.workspace = workspace
@@ -181,6 +187,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             complexity_metrics=self.complexity_metrics,
             custom_metrics=self.custom_metrics,
             max_chars=self.max_text_chars,
+            redact=self.redact,
             visualizer=(
                 Visualizer(self._pipeline, self.visualizations)
                 if self.visualizations and self._pipeline is not None
@@ -565,9 +572,11 @@ class CometCallbackHandler(BaseCallbackHandler):
             self._failures.report("flush_tracker", exc)
 
     def _describe_asset(self, asset: Any) -> tuple[dict[str, Any], Any, str]:
+        # With redact, texts are cut after redaction, on the worker (redact.py).
+        limit = None if self.redact is not None else self.max_text_chars
         return (
-            assets.model_parameters(asset, self.max_text_chars),
-            assets.describe(asset, self.max_text_chars),
+            assets.model_parameters(asset, limit),
+            assets.describe(asset, limit),
             self.name or DEFAULT_MODEL_NAME,
         )
 

@@ -10,6 +10,7 @@ This module runs on the background worker only; the handler never calls it direc
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from langchain_comet import metrics, usage
 from langchain_comet.failures import Failures
 from langchain_comet.pricing import Pricer
+from langchain_comet.redact import Redact, RedactingWriter, Redactor
 from langchain_comet.serialize import (
     JSON,
     message_text,
@@ -136,6 +138,7 @@ class TreeSettings:
     max_chars: int | None = None
     visualizer: Visualizer | None = None
     pricer: Pricer = field(default_factory=Pricer)
+    redact: Redact | None = None
 
 
 def iso(wall: float | None) -> str | None:
@@ -163,9 +166,8 @@ class RunTree:
     """Turns events into run records, session rows, text samples, metrics and actions."""
 
     def __init__(self, writer: RecordWriter, settings: TreeSettings, failures: Failures) -> None:
-        self.writer = writer
-        self.settings = settings
         self.failures = failures
+        self.configure(writer, settings)
         # The experiment's session_* metrics; the session starts a new one with each experiment.
         self.summary = SessionSummary()
         self._open: dict[UUID, _Run] = {}
@@ -191,6 +193,17 @@ class RunTree:
             "on_retry": self._retry,
             "on_custom_event": self._custom_event,
         }
+
+    def configure(self, writer: RecordWriter, settings: TreeSettings) -> None:
+        """Where records go and how they are made: at the start, and for each experiment."""
+        self.redactor = None
+        if settings.redact is not None:
+            self.redactor = Redactor(settings.redact, self.failures, settings.max_chars)
+            # Texts are redacted whole, then cut, on their way out (redact.py).
+            settings = dataclasses.replace(settings, max_chars=None)
+            writer = RedactingWriter(writer, self.redactor)
+        self.writer = writer
+        self.settings = settings
 
     def apply(self, event: Event) -> None:
         self._handlers[event.action](event)
@@ -618,6 +631,8 @@ class RunTree:
         assert visualizer is not None
         idx = self._visualized
         self._visualized += 1
+        if self.redactor is not None:
+            text = self.redactor.text(text)
         pages = self.failures.attempt("visualizations", visualizer.render, text)
         for style, html in (pages or {}).items():
             self.writer.visualization(style, idx, html, prompt)

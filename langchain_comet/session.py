@@ -46,6 +46,7 @@ class Session:
     ) -> None:
         self.sink = sink
         self.failures = failures
+        self.tree_settings = settings
         self.tree = RunTree(sink, settings, failures)
         self.worker: Worker[Event] = Worker(self._apply, self._worker_failed, tick=self._tick)
         self.submit = self.worker.submit  # the hot path: one call, no wrapper
@@ -75,7 +76,7 @@ class Session:
 
     def _switch_sink(self) -> None:
         self.sink = self._new_sink()
-        self.tree.writer = self.sink
+        self.tree.configure(self.sink, self.tree_settings)
         self.tree.summary = SessionSummary()  # a new experiment summarises its own runs
         self._sink_ended = False
         _register_exit_hook(self)  # after the new experiment's own hook, so ours runs first
@@ -106,7 +107,8 @@ class Session:
         tree_settings: TreeSettings | None,
     ) -> CometSink:
         if tree_settings is not None:
-            self.tree.settings = tree_settings
+            self.tree_settings = tree_settings
+            self.tree.configure(self.sink, tree_settings)
         sink = self.sink
         if self._sink_ended:
             if not reset:
@@ -123,7 +125,7 @@ class Session:
         self.failures.attempt("logging the session summary", self._log_summary)
         self.failures.attempt("writing the session", sink.write_session, _langchain_version())
         if model is not None:
-            parameters, description, name = model
+            parameters, description, name = self._redacted(model)
             self.failures.attempt(
                 "logging the LangChain asset", sink.log_model, parameters, description, name
             )
@@ -133,6 +135,18 @@ class Session:
         if reset:
             self._switch_sink()
         return self.sink
+
+    def _redacted(
+        self, model: tuple[Mapping[str, JSON], JSON, str]
+    ) -> tuple[Mapping[str, JSON], JSON, str]:
+        """The asset's parameters, serialization and name, through ``redact`` if set."""
+        redactor = self.tree.redactor
+        if redactor is None:
+            return model
+        parameters, description, name = model
+        redacted = redactor.json(dict(parameters))
+        assert isinstance(redacted, dict)
+        return redacted, redactor.json(description), redactor.text(name)
 
     def _close_tree(self) -> None:
         self.tree.close(time.time(), time.perf_counter())
