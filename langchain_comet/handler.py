@@ -28,6 +28,7 @@ from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
+from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
 from langchain_comet.session import Session
 from langchain_comet.sink import (
@@ -122,6 +123,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         max_text_chars: int | None = DEFAULT_MAX_TEXT_CHARS,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         redact: Callable[[str], str] | None = None,
+        sample_rate: float = 1.0,
         raise_error: bool = False,
     ) -> None:
         super().__init__()
@@ -131,6 +133,17 @@ class CometCallbackHandler(BaseCallbackHandler):
                 f"redact must be a function taking a str and returning it redacted, got {redact!r}"
             )
         self.redact = redact
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, int | float)
+            or not 0.0 <= sample_rate <= 1.0
+        ):
+            raise ValueError(
+                f"sample_rate must be a number from 0 to 1 (the share of traces recorded), "
+                f"got {sample_rate!r}"
+            )
+        self.sample_rate = float(sample_rate)
+        self._sampler = TraceSampler(self.sample_rate) if self.sample_rate < 1.0 else None
         self._pricer = Pricer(prices)
         self.task_type = task_type
         self.workspace = workspace
@@ -225,6 +238,9 @@ class CometCallbackHandler(BaseCallbackHandler):
             for index in bumps:
                 counters[index] += 1
             snapshot = tuple(counters)
+            sampler = self._sampler
+            if sampler is not None and not sampler.keep(action, run_id, parent_run_id):
+                return
         self._session.submit(
             Event(action, run_id, parent_run_id, snapshot, time.time(), time.perf_counter(), data)
         )
