@@ -47,7 +47,9 @@ class OpenedReport:
         return [url for url in self.requests if url != self.url]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main
+# thread while it is open, and pytest-asyncio cannot run the async tests of later modules.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(executable).exists():
