@@ -74,7 +74,7 @@ class Archive:
             self.experiment: dict[str, Any] = json.loads(self._files.get("experiment.json", b"{}"))
             self.messages: list[dict[str, Any]] = [
                 json.loads(line)
-                for line in self._files["messages.json"].decode("utf-8").splitlines()
+                for line in self._files["messages.json"].decode("utf-8").split("\n")
                 if line.strip()
             ]
         except (ValueError, UnicodeDecodeError) as exc:
@@ -161,11 +161,15 @@ class Archive:
         return self.uploads("text-sample")
 
     def runs(self) -> list[dict[str, Any]]:
-        """The run tree: every record of every ``langchain-runs.jsonl`` flushed."""
+        """The run tree: every record of every ``langchain-runs.jsonl`` flushed.
+
+        Lines end at "\\n" only: ``str.splitlines`` would also split at a U+2028 or
+        U+0085, which JSON keeps unescaped inside strings.
+        """
         return [
             json.loads(line)
             for upload in self.assets(RUN_TREE)
-            for line in upload.text.splitlines()
+            for line in upload.text.split("\n")
             if line.strip()
         ]
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from langchain_comet.serialize import text_of
+
 # The seed handler's sixteen textstat scores, in its order.
 COMPLEXITY_METRICS = (
     "flesch_reading_ease",
@@ -124,7 +126,7 @@ def custom_metrics(
             raise MetricsError(
                 f"custom_metrics returned {value!r} for {key!r}; expected a finite number"
             )
-        metrics[str(key)] = number
+        metrics[text_of(key, None)] = number  # a metric name is UTF-8, whatever the key
     return metrics
 
 

@@ -22,7 +22,15 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 
 from langchain_comet import metrics, usage
 from langchain_comet.failures import Failures
-from langchain_comet.serialize import JSON, message_to_dict, render_messages, to_json, truncate
+from langchain_comet.serialize import (
+    JSON,
+    message_text,
+    message_to_dict,
+    render_messages,
+    text_of,
+    to_json,
+    truncate,
+)
 from langchain_comet.visualize import Visualizer
 
 # The seed's counters, in the order ``get_custom_callback_meta`` returns them.
@@ -129,21 +137,21 @@ def iso(wall: float | None) -> str | None:
     return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
 
-def error_info(error: BaseException) -> dict[str, JSON]:
+def error_info(error: BaseException, max_chars: int | None) -> dict[str, JSON]:
     """``type, message, traceback`` of an exception, as the run record stores it."""
     cls = type(error)
     name = (
         cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     )
     try:
-        message = str(error)
+        message = truncate(str(error), max_chars)
     except Exception as exc:  # a hostile __str__ must not cost the record
         message = f"<unprintable {cls.__qualname__}: {type(exc).__name__}>"
-    return {
-        "type": name,
-        "message": message,
-        "traceback": "".join(traceback.format_exception(error)),
-    }
+    try:
+        trace = truncate("".join(traceback.format_exception(error)), max_chars)
+    except Exception as exc:
+        trace = f"<no traceback: {type(exc).__name__}>"
+    return {"type": name, "message": message, "traceback": trace}
 
 
 class RunTree:
@@ -238,7 +246,7 @@ class RunTree:
             parent_run_id=event.parent_run_id,
             trace_id=trace_id,
             run_type=run_type,
-            name=_run_name(data.get("name"), data.get("serialized"), run_type),
+            name=self._text_of(_run_name(data.get("name"), data.get("serialized"), run_type)),
             start_wall=event.wall,
             start_perf=event.perf,
             inputs=inputs,
@@ -337,7 +345,7 @@ class RunTree:
     # -- starts ------------------------------------------------------------------------
 
     def _llm_start(self, event: Event) -> None:
-        prompts = [p if isinstance(p, str) else str(p) for p in event.data["prompts"]]
+        prompts = [p if type(p) is str else text_of(p, None) for p in event.data["prompts"]]
         run = self._open_run(event, "llm", {"prompts": self._json(prompts)})
         run.prompts = [self._text_of(p) for p in prompts]
         for idx, prompt in enumerate(prompts):
@@ -357,7 +365,8 @@ class RunTree:
 
     def _chain_start(self, event: Event) -> None:
         inputs = event.data["inputs"]
-        run_type = event.data.get("run_type") or "chain"
+        run_type = event.data.get("run_type")
+        run_type = self._text_of(run_type) if isinstance(run_type, str) and run_type else "chain"
         run = self._open_run(event, run_type, self._json(inputs))
         if run_type not in _ECHO_RUN_TYPES:
             for key, value in _string_items(inputs):
@@ -372,7 +381,7 @@ class RunTree:
         )
         run = self._open_run(event, "tool", inputs)
         self._stream(input_str, event, run)
-        self._record_action(event, run, input_str=self._text_of(str(input_str)))
+        self._record_action(event, run, input_str=text_of(input_str, self.settings.max_chars))
 
     def _retriever_start(self, event: Event) -> None:
         query = event.data["query"]
@@ -402,7 +411,6 @@ class RunTree:
 
     def _agent_action(self, event: Event) -> None:
         action = event.data["action"]
-        tool_input = action.tool_input if isinstance(action.tool_input, str) else None
         payload: dict[str, JSON] = {
             "tool": self._json(action.tool),
             "tool_input": self._json(action.tool_input),
@@ -411,7 +419,7 @@ class RunTree:
         run = self._attach(event, "agent_action", payload)
         if run is not None:
             run.run_type = "agent"
-        self._stream(tool_input if tool_input is not None else str(action.tool_input), event, run)
+        self._stream(text_of(action.tool_input, None), event, run)
         self._record_action(event, run, **payload)
 
     def _agent_finish(self, event: Event) -> None:
@@ -426,14 +434,20 @@ class RunTree:
         output = (
             finish.return_values.get("output") if isinstance(finish.return_values, dict) else None
         )
-        self._stream(output if isinstance(output, str) else str(finish.return_values), event, run)
+        self._stream(
+            output if isinstance(output, str) else text_of(finish.return_values, None), event, run
+        )
         self._record_action(event, run, **payload)
 
     def _retry(self, event: Event) -> None:
         error = event.data["error"]
         payload: dict[str, JSON] = {
             "attempt": self._json(event.data["attempt"]),
-            "error": error_info(error) if isinstance(error, BaseException) else None,
+            "error": (
+                error_info(error, self.settings.max_chars)
+                if isinstance(error, BaseException)
+                else None
+            ),
         }
         run = self._attach(event, "retry", payload)
         self._record_action(event, run, **payload)
@@ -627,7 +641,7 @@ class RunTree:
         late_inputs = event.data.get("inputs")
         if late_inputs is not None:
             run.inputs = self._json(late_inputs)
-        info = error_info(event.data["error"])
+        info = error_info(event.data["error"], self.settings.max_chars)
         model = (
             usage.model_name(run.metadata, run.invocation_params)
             if run.run_type in LLM_RUN_TYPES
@@ -668,7 +682,7 @@ def _run_name(name: Any, serialized: Any, run_type: str) -> str:
             return str(serialized["name"])
         ident = serialized.get("id")
         if isinstance(ident, list) and ident:
-            return str(ident[-1])
+            return text_of(ident[-1], None)
     return run_type
 
 
@@ -676,7 +690,7 @@ def _session_id(metadata: Mapping[str, Any]) -> str | None:
     for key in SESSION_KEYS:
         value = metadata.get(key)
         if value is not None and value != "":
-            return str(value)
+            return text_of(value, None)
     return None
 
 
@@ -685,7 +699,7 @@ def _string_items(values: Any) -> list[tuple[str | None, str]]:
     if isinstance(values, str):
         return [(None, values)]
     if isinstance(values, Mapping):
-        return [(str(k), v) for k, v in values.items() if isinstance(v, str)]
+        return [(text_of(k, None), v) for k, v in values.items() if isinstance(v, str)]
     if isinstance(values, BaseMessage):
         return [(None, _content_text(values))]
     return []
@@ -694,11 +708,9 @@ def _string_items(values: Any) -> list[tuple[str | None, str]]:
 def _content_text(value: Any) -> str:
     """Readable text of a tool's or chain's output (a message's text, else ``str``)."""
     if isinstance(value, BaseMessage):
-        return value.text if isinstance(value.text, str) else str(value.content)
-    content = getattr(value, "content", None)
-    if isinstance(content, str):
-        return content
+        return message_text(value)
     try:
-        return str(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
+        content = getattr(value, "content", None)
+    except Exception:  # a hostile __getattr__
+        content = None
+    return content if isinstance(content, str) else text_of(value, None)

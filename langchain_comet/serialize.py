@@ -33,6 +33,7 @@ __all__ = [
     "message_text",
     "message_to_dict",
     "render_messages",
+    "text_of",
     "to_json",
     "truncate",
 ]
@@ -308,7 +309,10 @@ class _Converter:
 
     def _key(self, key: Any, out: Mapping[str, JSON]) -> str:
         """A str key that is UTF-8 safe and does not overwrite a different key's value."""
-        text = truncate(key, None) if isinstance(key, str) else _safe_text(str, key, None)
+        if isinstance(key, str):
+            text = truncate(key, self.max_chars)
+        else:
+            text = _safe_text(str, key, self.max_chars)
         if text not in out:
             return text
         # Two keys collapsed to one string (e.g. 1 and "1"): keep both values.
@@ -452,6 +456,8 @@ def _plain_copy(obj: Any, max_chars: int | None, depth: int) -> object:
         for key, value in obj.items():
             if type(key) is not str or not key.isascii():
                 return _NOT_PLAIN
+            if max_chars is not None and len(key) > max_chars:  # keys are cut like values
+                return _NOT_PLAIN
             copied = _plain_copy(value, max_chars, depth + 1)
             if copied is _NOT_PLAIN:
                 return _NOT_PLAIN
@@ -471,6 +477,18 @@ def dumps(obj: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:
     return json.dumps(
         to_json(obj, max_chars), ensure_ascii=False, allow_nan=False, separators=(",", ":")
     )
+
+
+def text_of(value: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:
+    """``str(value)`` for a text sample, never raising: where ``str`` fails (a broken
+    ``__str__``, a structure nested too deep for it), the value's JSON text instead."""
+    if type(value) is str:
+        return truncate(value, max_chars)
+    try:
+        text = str(value)
+    except Exception:
+        return truncate(dumps(value, max_chars), max_chars)
+    return truncate(text, max_chars)
 
 
 def message_to_dict(

@@ -7,6 +7,7 @@ normalised here to one shape so the run tree, the metrics and the price look-up 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,7 +82,10 @@ def _first(raw: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def _add(total: TokenUsage, key: str, value: Any) -> None:
+    """Add a reported count; what is not a finite number (a NaN from a provider) is no count."""
     if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
         return
     total[key] = total.get(key, 0) + int(value)
 
