@@ -217,6 +217,10 @@ def _probe_server(comet_ml: Any) -> None:
             raise ConnectionError(f"the Comet server at {url} cannot be reached: {exc}") from exc
 
 
+class CometMLError(RuntimeError):
+    """A failure comet_ml reported on its experiment instead of raising it."""
+
+
 class _NoExperiment:
     """Stands in when comet_ml could create no experiment at all (the warning said so):
     every call does nothing, so the handler and the application carry on."""
@@ -506,6 +510,7 @@ class CometSink:
         tried again at the next flush, so a passing fault loses nothing.
         """
         self.tick()
+        self._report_comet_errors()
         if self.rows.count and self._log_table():
             self.rows.drop()
         versions: dict[str, JSON] = {"langchain_version": langchain_version}
@@ -552,7 +557,15 @@ class CometSink:
     def end(self) -> None:
         """End the experiment (offline: write the archive) and remove the spool files."""
         self._comet("end")
+        self._report_comet_errors()
         self.discard()
+
+    def _report_comet_errors(self) -> None:
+        """What comet_ml's own writer failed at (a full disk under its temporary files):
+        it catches such errors on its thread and only logs them; reported here once."""
+        message = getattr(self.experiment, "customer_error_message", None)
+        if isinstance(message, str) and message:
+            self._failures.report("comet_ml's writer", CometMLError(message), background=True)
 
     def discard(self) -> None:
         for spool in (self.rows, self.actions, self.runs):

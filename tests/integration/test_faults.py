@@ -14,6 +14,7 @@ import logging
 import pathlib
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,40 @@ def test_with_raise_error_a_full_disk_propagates(make_handler, disk):
     ask(handler, 1)
     with pytest.raises(HandlerError, match="No space left on device"):
         handler.flush_tracker()
+    disk.free = None
+    handler.flush_tracker(finish=True)
+
+
+def test_a_full_disk_under_comet_mls_own_files_is_reported_once(
+    make_handler, finish, monkeypatch, caplog
+):
+    """comet_ml writes its messages on its own thread and only logs what fails there."""
+    from comet_ml.streamer.handlers.offline_handler import OfflineMessageHandler
+
+    real_write = OfflineMessageHandler._write
+    full = threading.Event()
+    refused = threading.Event()
+
+    def write(self: Any, message: Any, context: Any) -> None:
+        if full.is_set():
+            refused.set()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, message, context)
+
+    monkeypatch.setattr(OfflineMessageHandler, "_write", write)
+    handler = make_handler(raise_error=False)
+    with caplog.at_level(logging.WARNING, logger="langchain_comet"):
+        full.set()
+        ask(handler)
+        handler.flush_tracker()
+        assert refused.wait(60)  # comet_ml writes on its own thread, when it gets to it
+        full.clear()
+        ask(handler, start=3)
+        archive = finish(handler)
+    (warning,) = warnings_of(caplog)
+    assert "comet_ml's writer failed" in warning and "No space left on device" in warning
+    asked = {r["inputs"]["i"] for r in archive.runs() if r["parent_run_id"] is None}
+    assert {3, 4, 5} <= asked  # once there was room again
 
 
 # -- the user's own code ------------------------------------------------------------------
@@ -351,3 +386,4 @@ def test_with_raise_error_a_raising_custom_metric_propagates(make_handler):
     with pytest.raises(HandlerError, match="metric bug"):
         ask(handler, 1)
         handler.flush_tracker()
+    handler.flush_tracker(finish=True)
