@@ -258,9 +258,13 @@ def run_demo(
             visualizations=_visualizations(),
             online=False,
             offline_directory=offline_directory,
+            # An application's handler falls back to a temporary archive when the offline
+            # directory cannot be written; the demo was told where to write, so it fails.
+            raise_error=True,
         )
     except Exception as exc:  # comet_ml rejects the directory with its own exception types
         raise DemoError(f"cannot start the offline experiment: {exc}") from exc
+    handler.raise_error = False  # from here on, the demo runs as any application does
     path = archive_path(handler.experiment)
     if path is None:  # online=False always gives an offline experiment
         raise DemoError("the demo's experiment is not an offline experiment")

@@ -44,11 +44,10 @@ class Failures:
                 self._pending = exc
         if first:
             logger.warning(
-                "langchain-comet: %s failed: %s: %s. The application is not affected; "
+                "langchain-comet: %s failed: %s. The application is not affected; "
                 "further failures of this kind are not reported.",
                 where,
-                type(exc).__name__,
-                exc,
+                describe(exc),
                 exc_info=exc if logger.isEnabledFor(logging.DEBUG) else None,
             )
 
@@ -66,10 +65,20 @@ class Failures:
         with self._lock:
             exc, self._pending = self._pending, None
         if exc is not None:
-            raise HandlerError(f"langchain-comet background work failed: {exc!r}") from exc
+            raise HandlerError(f"langchain-comet background work failed: {describe(exc)}") from exc
 
     @property
     def kinds(self) -> set[tuple[str, str]]:
         """The (where, exception type) pairs seen so far."""
         with self._lock:
             return set(self._seen)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception, even one whose ``__str__`` fails (a warning
+    that cannot be formatted is a warning lost)."""
+    try:
+        message = str(exc)
+    except Exception as error:
+        message = f"<unprintable message: {type(error).__name__}>"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -169,12 +169,15 @@ class CometCallbackHandler(BaseCallbackHandler):
         )
         self._lock = threading.Lock()
         self._counters = [0] * len(COUNTERS)
-        settings = self._settings
+        settings, failures = self._settings, self._failures
         self._session = Session(
-            CometSink(experiment if experiment is not None else create_experiment(settings)),
+            CometSink(
+                experiment if experiment is not None else create_experiment(settings, failures),
+                failures,
+            ),
             self._tree_settings(),
-            self._failures,
-            new_sink=lambda: CometSink(create_experiment(settings)),
+            failures,
+            new_sink=lambda: CometSink(create_experiment(settings, failures), failures),
         )
         weakref.finalize(self, self._session.close_soon).atexit = False
 

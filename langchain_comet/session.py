@@ -10,10 +10,13 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import os
+import signal
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from types import FrameType
 
 from langchain_comet.failures import Failures
 from langchain_comet.runs import Event, RunTree, TreeSettings
@@ -26,6 +29,8 @@ logger = logging.getLogger("langchain_comet")
 
 # At exit, how long the final flush waits for other threads and a closing worker.
 EXIT_JOIN_TIMEOUT = 60.0
+# On SIGTERM, how long writing every session may hold up the process's end.
+SIGTERM_CLOSE_TIMEOUT = 20.0
 
 
 def _langchain_version() -> str:
@@ -57,6 +62,7 @@ class Session:
         self._sink_ended = False
         self._close_lock = threading.Lock()
         _register_exit_hook(self)
+        _close_on_sigterm(self)
 
     def _apply(self, event: Event) -> None:
         if self._sink_ended:
@@ -226,3 +232,51 @@ def _register_exit_hook(session: Session) -> None:
         register(hook)
     except RuntimeError:  # missing, or the interpreter is already shutting down
         atexit.register(hook)
+
+
+# Sessions a SIGTERM closes: weakly held, as by the exit hook.
+_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+_SIGTERM_LOCK = threading.Lock()
+_sigterm_pid: int | None = None  # the process our SIGTERM handler was installed in
+
+
+def _close_on_sigterm(session: Session) -> None:
+    """Close ``session`` if the process is sent SIGTERM, then end the process as SIGTERM would.
+
+    SIGTERM (a container or service stopping) kills a process on the spot by default: no
+    exit hook runs and nothing is written. So the first session created on the main
+    thread (only there may Python set a signal handler) installs a handler, once per
+    process, and only while SIGTERM has its default action: a handler the application or
+    its server already set is left alone, since it decides when the process ends, and a
+    normal exit writes everything through the exit hook. An application that installs
+    its own later replaces ours; one that wants none can restore ``signal.SIG_DFL``.
+    """
+    global _sigterm_pid
+    _SESSIONS.add(session)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with _SIGTERM_LOCK:
+        if _sigterm_pid is not None or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _sigterm_pid = os.getpid()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Write and end every session, then die of the signal, as without this handler.
+
+    The sessions are closed on a helper thread, waited for with a bound: the main thread
+    was interrupted wherever it was and may hold a lock the final flush needs. A process
+    forked from ours (a multiprocessing worker) writes nothing: its parent owns the data.
+    """
+    if os.getpid() == _sigterm_pid:
+        closer = threading.Thread(target=_close_all, name="langchain-comet-sigterm", daemon=True)
+        closer.start()
+        closer.join(SIGTERM_CLOSE_TIMEOUT)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _close_all() -> None:
+    for session in list(_SESSIONS):
+        session.close()

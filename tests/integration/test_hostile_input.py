@@ -388,5 +388,7 @@ def test_with_raise_error_a_genuine_fault_still_propagates(make_handler, monkeyp
     handler.on_chain_end({"y": "out"}, run_id=RUN_IDS[0])
     with pytest.raises(HandlerError, match="No space left on device"):
         handler.flush_tracker()
+    monkeypatch.undo()
+    handler.flush_tracker(finish=True)
     with pytest.raises(TypeError, match="custom_metrics must be a callable"):
         CometCallbackHandler(custom_metrics=42, raise_error=False)

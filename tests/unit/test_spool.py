@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 
+import pytest
+
+from langchain_comet import sink
 from langchain_comet.sink import Spool
 
 
@@ -53,3 +58,64 @@ def test_records_the_fast_encoder_refuses_are_converted_not_lost(tmp_path):
     assert first["name"] == "lone \ufffd surrogate"
     assert first["obj"]["type"] == "object"
     assert second["cycle"] == ["<cycle>"]
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk with ``free`` bytes left: a short write, then ENOSPC."""
+
+    free: int | None = None
+
+    def write(self, data) -> int:
+        if FullDisk.free is None:
+            return super().write(data)
+        if FullDisk.free == 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written = super().write(memoryview(data)[: FullDisk.free])
+        FullDisk.free -= written
+        return written
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    monkeypatch.setattr(sink.Path, "open", lambda path, mode, **kw: FullDisk(path, mode))
+    monkeypatch.setattr(sink, "SPOOL_BUFFER", 1)
+    yield FullDisk
+    FullDisk.free = None
+
+
+def test_a_write_the_disk_refuses_is_cut_back_to_the_last_whole_record(tmp_path, full_disk):
+    spool = Spool(tmp_path, "records.jsonl")
+    spool.append({"n": 1})
+    full_disk.free = 5  # part of the next record fits
+    with pytest.raises(OSError, match="No space left"):
+        spool.append({"n": 2, "pad": "x" * 20})
+    assert spool.count == 1
+    full_disk.free = None
+    spool.append({"n": 3})
+    path = spool.take()
+    assert path is not None
+    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == [1, 3]
+
+
+def test_an_array_that_cannot_be_closed_is_kept_for_the_next_take(tmp_path, full_disk):
+    spool = Spool(tmp_path, "records.json", array=True)
+    spool.append({"n": 1})
+    full_disk.free = 5
+    with pytest.raises(OSError):
+        spool.append({"n": 2, "pad": "x" * 20})
+    full_disk.free = 0
+    with pytest.raises(OSError):  # not even its closing bracket fits
+        spool.take()
+    full_disk.free = None
+    spool.append({"n": 3})
+    path = spool.take()
+    assert path is not None
+    assert [r["n"] for r in json.loads(path.read_text())] == [1, 3]
+
+
+def test_a_file_whose_every_record_was_refused_is_not_handed_over(tmp_path, full_disk):
+    spool = Spool(tmp_path, "records.jsonl")
+    full_disk.free = 0
+    with pytest.raises(OSError):
+        spool.append({"n": 1})
+    assert spool.take() is None

@@ -1,0 +1,99 @@
+"""SIGTERM (issue #6, part 2): a process told to stop still writes its archive.
+
+A container or service manager stops a process with SIGTERM, whose default action ends
+it on the spot: no exit hook, no archive. The handler writes every session first, then
+lets the signal end the process as it would have.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from langchain_comet.archive import Archive, ArchiveError
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
+
+APP = """
+import signal, sys, time
+from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import PromptTemplate
+from langchain_comet import CometCallbackHandler
+
+{before}
+handler = CometCallbackHandler(online=False, offline_directory={directory!r})
+{after}
+chain = PromptTemplate.from_template("q {{i}}") | FakeListLLM(responses=["a"]) | StrOutputParser()
+i = 0
+while True:  # a service at work when it is told to stop
+    chain.invoke({{"i": i}}, config={{"callbacks": [handler]}})
+    i += 1
+    if i == 20:
+        print("ready", flush=True)
+"""
+
+
+def run_until_sigterm(
+    directory: Path, env: dict[str, str], before: str = "", after: str = ""
+) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(APP).format(directory=str(directory), before=before, after=after)
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as app:
+        assert app.stdout is not None
+        assert app.stdout.readline() == "ready\n", app.stderr.read() if app.stderr else ""
+        app.send_signal(signal.SIGTERM)
+        out, err = app.communicate(timeout=120)
+    return subprocess.CompletedProcess(app.args, app.returncode, out, err)
+
+
+def traces(directory: Path) -> list[dict]:
+    runs = Archive(directory).runs()
+    return [run for run in runs if run["parent_run_id"] is None]
+
+
+def test_sigterm_writes_the_archive_then_ends_the_process_as_sigterm_does(tmp_path, guarded_env):
+    result = run_until_sigterm(tmp_path, guarded_env)
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    roots = traces(tmp_path)
+    assert len(roots) >= 20  # every call made before the signal
+    # The call the signal interrupted, if any, is written as incomplete.
+    assert {run["status"] for run in roots} <= {"success", "incomplete"}
+
+
+def test_the_applications_own_sigterm_handler_is_left_alone_and_exit_still_writes(
+    tmp_path, guarded_env
+):
+    own = "signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(3))"
+    result = run_until_sigterm(tmp_path, guarded_env, before=own)
+    assert result.returncode == 3, result.stderr  # the application's handler decided
+    assert len(traces(tmp_path)) >= 20  # written by the exit hook
+
+
+def test_a_handler_the_application_sets_later_wins(tmp_path, guarded_env):
+    own = "signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(4))"
+    result = run_until_sigterm(tmp_path, guarded_env, after=own)
+    assert result.returncode == 4, result.stderr
+    assert len(traces(tmp_path)) >= 20
+
+
+def test_an_application_that_wants_no_handler_restores_the_default(tmp_path, guarded_env):
+    result = run_until_sigterm(
+        tmp_path, guarded_env, after="signal.signal(signal.SIGTERM, signal.SIG_DFL)"
+    )
+    assert result.returncode == -signal.SIGTERM
+    with pytest.raises(ArchiveError):  # its choice: comet_ml's empty placeholder zip only
+        Archive(tmp_path)
