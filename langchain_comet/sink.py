@@ -475,7 +475,7 @@ class CometSink:
     def summary(self, values: Mapping[str, float], step: int) -> None:
         """Session summaries, exactly as given: a dozen points once per flush need no
         budget, and averaging them like per-run points would make them wrong."""
-        self.experiment.log_metrics(dict(values), step=step)
+        self._comet("log_metrics", dict(values), step=step)
 
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
         self._comet(
