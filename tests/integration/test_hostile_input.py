@@ -392,3 +392,22 @@ def test_with_raise_error_a_genuine_fault_still_propagates(make_handler, monkeyp
     handler.flush_tracker(finish=True)
     with pytest.raises(TypeError, match="custom_metrics must be a callable"):
         CometCallbackHandler(custom_metrics=42, raise_error=False)
+
+
+def test_visualizations_of_a_hostile_generation_are_bounded_and_strict(
+    make_handler, finish, caplog
+):
+    from langchain_core.language_models.fake import FakeListLLM
+
+    from langchain_comet.visualize import MAX_VISUALIZED_CHARS
+
+    answer = "lone \ud800 surrogate, then " + "word " * 100_000
+    handler = make_handler(raise_error=False, visualizations=["ent"])
+    with caplog.at_level(logging.WARNING, logger="langchain_comet"):
+        FakeListLLM(responses=[answer]).invoke("hi", config={"callbacks": [handler]})
+        archive = finish(handler)
+    assert [r.getMessage() for r in caplog.records if r.name == "langchain_comet"] == []
+    (page,) = [u for u in archive.uploads() if u.name == "langchain-viz-ent-0.html"]
+    assert "\ufffd" in page.text and "truncated" in page.text  # entities are marked up
+    assert len(page.text) < 2 * MAX_VISUALIZED_CHARS + 10_000
+    assert_strict_archive(archive)
