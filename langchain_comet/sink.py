@@ -556,8 +556,16 @@ class CometSink:
 
     def end(self) -> None:
         """End the experiment (offline: write the archive) and remove the spool files."""
+        planned = archive_path(self.experiment)
         self._comet("end")
         self._report_comet_errors()
+        written = archive_path(self.experiment)
+        if written != planned:  # comet_ml could not write the offline directory by now
+            moved = CometMLError(
+                f"{planned} could not be written; comet_ml wrote the archive to {written} "
+                f"instead: upload it with: comet upload {written}"
+            )
+            self._failures.report("writing the offline archive", moved, background=True)
         self.discard()
 
     def _report_comet_errors(self) -> None:
