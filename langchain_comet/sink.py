@@ -109,12 +109,7 @@ def create_experiment(settings: ExperimentSettings, failures: Failures) -> Any:
         online, reason = False, "Comet's configuration could not be read"
     attempts: list[tuple[str, Callable[[], Any]]] = [
         ("offline", lambda: _offline_experiment(comet_ml, kwargs, settings.offline_directory)),
-        (
-            "offline in a temporary directory",
-            lambda: _offline_experiment(
-                comet_ml, kwargs, tempfile.mkdtemp(prefix="langchain-comet-archive-")
-            ),
-        ),
+        ("offline in a temporary directory", lambda: _temporary_experiment(comet_ml, kwargs)),
     ]
     if online:
         attempts.insert(0, ("online", lambda: _online_experiment(comet_ml, kwargs)))
@@ -271,6 +266,16 @@ def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | 
     if cfg["comet.auto_log.env_host"] is None:
         kwargs["log_env_host"] = False
     return comet_ml.OfflineExperiment(**kwargs)
+
+
+def _temporary_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:
+    """An OfflineExperiment in a new temporary directory, removed again if that fails too."""
+    directory = tempfile.mkdtemp(prefix="langchain-comet-archive-")
+    try:
+        return _offline_experiment(comet_ml, kwargs, directory)
+    except Exception:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def archive_path(experiment: Any) -> Path | None:
@@ -561,8 +566,16 @@ class CometSink:
 
     def end(self) -> None:
         """End the experiment (offline: write the archive) and remove the spool files."""
+        planned = archive_path(self.experiment)
         self._comet("end")
         self._report_comet_errors()
+        written = archive_path(self.experiment)
+        if written != planned:  # comet_ml could not write the offline directory by now
+            moved = CometMLError(
+                f"{planned} could not be written; comet_ml wrote the archive to {written} "
+                f"instead: upload it with: comet upload {written}"
+            )
+            self._failures.report("writing the offline archive", moved, background=True)
         self.discard()
 
     def _report_comet_errors(self) -> None:

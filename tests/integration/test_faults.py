@@ -183,6 +183,27 @@ def test_an_offline_directory_that_cannot_be_written_falls_back_to_a_temporary_o
         CometCallbackHandler(online=False, offline_directory=str(unwritable), raise_error=True)
 
 
+def test_an_offline_directory_gone_by_the_end_is_reported_with_where_the_archive_went(
+    tmp_path, caplog
+):
+    directory = tmp_path / "archives"
+    with caplog.at_level(logging.WARNING, logger="langchain_comet"):
+        handler = CometCallbackHandler(online=False, offline_directory=str(directory))
+        ask(handler)
+        experiment_id = handler.experiment.id
+        shutil.rmtree(directory)
+        directory.write_text("a file where the directory was")
+        handler.flush_tracker(finish=True)  # comet_ml falls back to a temporary directory
+    (warning,) = warnings_of(caplog)
+    archive_file = Path(handler.experiment.offline_directory, f"{experiment_id}.zip")
+    try:
+        assert f"{directory / experiment_id}.zip could not be written" in warning
+        assert f"comet upload {archive_file}" in warning
+        assert len([r for r in Archive(archive_file).runs() if r["parent_run_id"] is None]) == 3
+    finally:
+        shutil.rmtree(archive_file.parent, ignore_errors=True)
+
+
 # -- no server ----------------------------------------------------------------------------
 
 
