@@ -81,3 +81,4 @@ def test_a_provider_error_is_recorded_and_raised_to_the_caller(handler, finish):
     assert run["status"] == "error"
     assert "overloaded" in run["error"]["message"]
     assert run["model_name"] == "gpt-4o-mini"
+    assert run["cost_usd"] is None  # a failed call's cost is unknown, never 0
