@@ -19,9 +19,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from langchain_comet import show
+from langchain_comet import report, show
 from langchain_comet.archive import Archive, ArchiveError
-from langchain_comet.report.model import DEFAULT_MAX_CHARS
 from langchain_comet.summary import summarize
 
 EXIT_OK = 0
@@ -73,8 +72,6 @@ def _show(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of an archive."""
-    from langchain_comet import report
-
     summary = summarize(Archive(args.archive))
     output = Path(args.output)
     size = report.write_report(summary, output, max_chars=args.max_chars)
@@ -167,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-chars",
         metavar="N",
         type=_positive_int,
-        default=DEFAULT_MAX_CHARS,
+        default=report.DEFAULT_MAX_CHARS,
         help="longest text kept per field in the report; the archive keeps all "
         "(default: %(default)s)",
     )

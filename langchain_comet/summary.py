@@ -146,6 +146,7 @@ class Summary:
     archive: Archive
     runs: list[dict[str, Any]]
     traces: list[RunNode]
+    actions: list[dict[str, Any]]
     action_counts: Counter[str]
     runs_by_type: Counter[str]
     errors: list[dict[str, Any]]
@@ -188,6 +189,7 @@ def _summarize(archive: Archive) -> Summary:
         archive=archive,
         runs=runs,
         traces=traces,
+        actions=actions,
         action_counts=Counter(str(record.get("action")) for record in actions),
         runs_by_type=Counter(str(run.get("run_type")) for run in runs),
         errors=[run for run in runs if run.get("status") == "error"],

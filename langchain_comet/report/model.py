@@ -187,7 +187,7 @@ def _table(table: Any, max_chars: int) -> dict[str, Any]:
 
 def _actions(summary: Summary, max_chars: int) -> dict[str, Any]:
     """The action records as a table, for archives without a run tree."""
-    records = summary.archive.action_records()
+    records = summary.actions
     columns: dict[str, None] = {}
     for record in records:
         columns.update(dict.fromkeys(record))
