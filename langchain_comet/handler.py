@@ -127,21 +127,15 @@ class CometCallbackHandler(BaseCallbackHandler):
         raise_error: bool = False,
     ) -> None:
         super().__init__()
-        _check_config(tags, visualizations, custom_metrics, max_text_chars)
-        if redact is not None and not callable(redact):
-            raise TypeError(
-                f"redact must be a function taking a str and returning it redacted, got {redact!r}"
-            )
+        _check_config(
+            tags,
+            visualizations,
+            custom_metrics,
+            max_text_chars,
+            redact=redact,
+            sample_rate=sample_rate,
+        )
         self.redact = redact
-        if (
-            isinstance(sample_rate, bool)
-            or not isinstance(sample_rate, int | float)
-            or not 0.0 <= sample_rate <= 1.0
-        ):
-            raise ValueError(
-                f"sample_rate must be a number from 0 to 1 (the share of traces recorded), "
-                f"got {sample_rate!r}"
-            )
         self.sample_rate = float(sample_rate)
         self._sampler = TraceSampler(self.sample_rate) if self.sample_rate < 1.0 else None
         self._pricer = Pricer(prices)
@@ -634,6 +628,9 @@ def _check_config(
     visualizations: Sequence[str] | None,
     custom_metrics: Any,
     max_text_chars: int | None,
+    *,
+    redact: Any = None,
+    sample_rate: Any = 1.0,
 ) -> None:
     """Fail fast, at construction, on settings that could only fail later (SPEC §5)."""
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
@@ -656,6 +653,19 @@ def _check_config(
         or max_text_chars < 1
     ):
         raise ValueError(f"max_text_chars must be a positive int or None, got {max_text_chars!r}")
+    if redact is not None and not callable(redact):
+        raise TypeError(
+            f"redact must be a function taking a str and returning it redacted, got {redact!r}"
+        )
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, int | float)
+        or not 0.0 <= sample_rate <= 1.0
+    ):
+        raise ValueError(
+            f"sample_rate must be a number from 0 to 1 (the share of traces recorded), "
+            f"got {sample_rate!r}"
+        )
 
 
 def _start_data(
