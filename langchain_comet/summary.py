@@ -16,9 +16,9 @@ from typing import Any
 
 from langchain_comet.archive import Archive, ArchiveError, Upload
 from langchain_comet.metrics import percentile
+from langchain_comet.runs import LLM_RUN_TYPES
+from langchain_comet.session_summary import TOKEN_KEYS
 
-LLM_RUN_TYPES = frozenset({"llm", "chat_model"})
-TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 TOKEN_DETAIL_KEYS = ("cache_read", "cache_creation", "reasoning")
 # comet_ml logs these on its own; they say nothing about the application.
 SYSTEM_METRIC_PREFIXES = ("sys.", "system.")
