@@ -82,6 +82,40 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _recover(args: argparse.Namespace) -> int:
+    """Write the archives of sessions whose process ended without writing them."""
+    from langchain_comet.recover import recover
+    from langchain_comet.sink import ExperimentSettings, default_offline_directory
+
+    directory = (
+        Path(args.directory)
+        if args.directory is not None
+        else default_offline_directory(ExperimentSettings())
+    )
+    if not directory.is_dir():
+        raise CommandError(f"{directory}: no such directory")
+    with _library_logging():
+        results = recover(directory)
+    failed = 0
+    for result in results:
+        if result.archive is not None and result.skipped is None:
+            quoted = shlex.quote(str(result.archive))
+            print(
+                f"recovered {result.folder.name}: {result.archive} ({result.traces:,} traces, "
+                f"{result.runs:,} runs, {result.incomplete:,} incomplete); "
+                f"upload it with: comet upload {quoted}"
+            )
+        elif result.archive is not None:
+            print(f"tidied {result.folder.name}: {result.skipped} ({result.archive})")
+        else:
+            live = result.skipped == "its process is still running"
+            failed += not live
+            print(f"{'left' if live else 'could not recover'} {result.folder}: {result.skipped}")
+    if not results:
+        print(f"nothing to recover in {directory}")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
 def _console() -> Console:
     # Not a terminal (a pipe, a CI log) and no COLUMNS: wide enough that a run's error stays
     # on its line.
@@ -169,6 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     report_parser.set_defaults(run=_report)
+
+    recover_parser = commands.add_parser(
+        "recover",
+        help="write the archives of sessions whose process was killed",
+        description="Turn every session whose process ended without writing its archive "
+        "(killed with SIGKILL or by the OOM killer, or out of disk space) into a Comet "
+        "offline archive in the same directory, then remove what it left. Sessions of "
+        "running processes are never touched.",
+    )
+    recover_parser.add_argument(
+        "directory",
+        metavar="DIR",
+        nargs="?",
+        default=None,
+        help="the offline directory (default: COMET_OFFLINE_DIRECTORY, else .cometml-runs)",
+    )
+    recover_parser.set_defaults(run=_recover)
     return parser
 
 

@@ -51,6 +51,10 @@ class Failures:
                 exc_info=exc if logger.isEnabledFor(logging.DEBUG) else None,
             )
 
+    def after_fork_in_child(self) -> None:
+        """A forked child starts with a lock of its own (the parent's may be held)."""
+        self._lock = threading.Lock()
+
     def attempt(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Background work that may fail on its own: ``fn(*args)``, or ``None`` once its
         failure is reported, so the rest of the work still runs."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import shlex
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
@@ -23,20 +25,22 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
-from langchain_comet import assets
+from langchain_comet import assets, lifecycle
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
-from langchain_comet.session import Session
+from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session
 from langchain_comet.sink import (
     DEFAULT_MODEL_NAME,
     CometSink,
     ExperimentSettings,
     create_experiment,
+    open_store,
 )
+from langchain_comet.store import orphaned_sessions
 from langchain_comet.visualize import STYLES as VISUALIZATION_STYLES
 from langchain_comet.visualize import Visualizer, resolve_pipeline
 
@@ -124,6 +128,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         prices: Mapping[str, Mapping[str, float]] | None = None,
         redact: Callable[[str], str] | None = None,
         sample_rate: float = 1.0,
+        exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT,
         raise_error: bool = False,
     ) -> None:
         super().__init__()
@@ -134,6 +139,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             max_text_chars,
             redact=redact,
             sample_rate=sample_rate,
+            exit_timeout=exit_timeout,
         )
         self.redact = redact
         self.sample_rate = float(sample_rate)
@@ -152,7 +158,8 @@ class CometCallbackHandler(BaseCallbackHandler):
         self.max_text_chars = max_text_chars
         self._pipeline = resolve_pipeline(spacy_model) if self.visualizations else None
         self._failures = Failures(raise_error)
-        self._settings = ExperimentSettings(
+        self.exit_timeout = exit_timeout
+        settings = ExperimentSettings(
             task_type=task_type,
             workspace=workspace,
             project_name=project_name,
@@ -163,17 +170,32 @@ class CometCallbackHandler(BaseCallbackHandler):
         )
         self._lock = threading.Lock()
         self._counters = [0] * len(COUNTERS)
-        settings, failures = self._settings, self._failures
+        failures = self._failures
+        make_sink = functools.partial(_new_sink, failures)
+        sink = (
+            make_sink(settings)
+            if experiment is None
+            else CometSink(experiment, failures, open_store(experiment, settings, failures))
+        )
+        _warn_of_orphans(sink)
         self._session = Session(
-            CometSink(
-                experiment if experiment is not None else create_experiment(settings, failures),
-                failures,
-            ),
+            sink,
             self._tree_settings(),
             failures,
-            new_sink=lambda: CometSink(create_experiment(settings, failures), failures),
+            experiment_settings=settings,
+            make_sink=make_sink,
+            exit_timeout=exit_timeout,
         )
         weakref.finalize(self, self._session.close_soon).atexit = False
+        lifecycle.register_fork_aware(self)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child starts with a lock of its own (the parent's may be held)."""
+        self._lock = threading.Lock()
+
+    @property
+    def _settings(self) -> ExperimentSettings:
+        return self._session.settings
 
     @property
     def experiment(self) -> Any:
@@ -549,12 +571,18 @@ class CometCallbackHandler(BaseCallbackHandler):
         custom_metrics: CustomMetrics | None = None,
         finish: bool = False,
         reset: bool = False,
+        *,
+        timeout: float | None = None,
     ) -> None:
         """Log the session so far, end the experiment if ``finish``, start anew if ``reset``.
 
-        Waits until all deferred work is done. Everything recorded after a flush goes
-        into the next session table. ``reset`` keeps every earlier setting not given anew.
+        Waits until all deferred work is done, or ``timeout`` seconds at most: then one
+        WARNING says what is still pending, and it carries on in the background (on disk
+        meanwhile, for ``langchain-comet recover`` if the process ends first). Everything
+        recorded after a flush goes into the next session table. ``reset`` keeps every
+        earlier setting not given anew.
         """
+        _check_timeout("timeout", timeout)
         if reset:
             _check_config(tags, visualizations, custom_metrics, self.max_text_chars)
         try:
@@ -575,6 +603,7 @@ class CometCallbackHandler(BaseCallbackHandler):
                 finish=finish,
                 reset=reset,
                 tree_settings=self._tree_settings() if reset else None,
+                timeout=timeout,
             )
             if reset:
                 self.reset_callback_meta()
@@ -631,8 +660,10 @@ def _check_config(
     *,
     redact: Any = None,
     sample_rate: Any = 1.0,
+    exit_timeout: Any = None,
 ) -> None:
     """Fail fast, at construction, on settings that could only fail later (SPEC §5)."""
+    _check_timeout("exit_timeout", exit_timeout)
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise TypeError(f"tags must be a list of strings, got {tags!r}")
     if visualizations is not None:
@@ -665,6 +696,39 @@ def _check_config(
         raise ValueError(
             f"sample_rate must be a number from 0 to 1 (the share of traces recorded), "
             f"got {sample_rate!r}"
+        )
+
+
+def _check_timeout(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(
+            f"{name} must be a number of seconds >= 0, or None (no limit), got {value!r}"
+        )
+
+
+def _new_sink(failures: Failures, settings: ExperimentSettings) -> CometSink:
+    """A new experiment as ``settings`` say, with its session folder."""
+    experiment = create_experiment(settings, failures)
+    return CometSink(experiment, failures, open_store(experiment, settings, failures))
+
+
+def _warn_of_orphans(sink: CometSink) -> None:
+    """One WARNING if sessions of dead processes wait in this directory to be recovered."""
+    directory = sink.store.manifest.archive_directory
+    try:
+        orphans = orphaned_sessions(Path(directory))
+    except OSError:
+        return
+    if orphans:
+        logger.warning(
+            "langchain-comet: %d session(s) of processes that ended without writing their "
+            "archive (killed, or out of disk space) are in %s; write their archives with: "
+            "langchain-comet recover %s",
+            len(orphans),
+            orphans[0].parent,
+            shlex.quote(directory),
         )
 
 

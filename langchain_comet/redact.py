@@ -97,6 +97,9 @@ class RedactingWriter:
     def run(self, record: dict[str, JSON]) -> None:
         self._writer.run(self._object(record))
 
+    def started(self, record: dict[str, JSON]) -> None:
+        self._writer.started(self._object(record))
+
     def row(self, row: dict[str, JSON]) -> None:
         self._writer.row(self._object(row))
 

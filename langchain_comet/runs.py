@@ -88,6 +88,8 @@ class RecordWriter(Protocol):
 
     def run(self, record: dict[str, JSON]) -> None: ...
 
+    def started(self, record: dict[str, JSON]) -> None: ...
+
     def row(self, row: dict[str, JSON]) -> None: ...
 
     def action(self, record: dict[str, JSON]) -> None: ...
@@ -275,6 +277,17 @@ class RunTree:
             invocation_params=data.get("invocation_params") or {},
         )
         self._open[run_id] = run
+        # On disk at once: a run still open when the process is killed is recovered as
+        # incomplete (store.py, recover.py).
+        self.writer.started(
+            {
+                **run.ids,
+                "run_type": run.run_type,
+                "name": run.name,
+                "start_time": iso(run.start_wall),
+                "tags": run.tags,
+            }
+        )
         return run
 
     def _take(self, event: Event, run_type: str) -> _Run:

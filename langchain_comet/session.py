@@ -7,36 +7,45 @@ its session still writes what it recorded.
 
 from __future__ import annotations
 
-import atexit
-import functools
+import dataclasses
 import logging
 import os
-import signal
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
-from types import FrameType
+from typing import Any
 
+from langchain_comet import lifecycle
 from langchain_comet.failures import Failures
 from langchain_comet.runs import Event, RunTree, TreeSettings
 from langchain_comet.serialize import JSON
 from langchain_comet.session_summary import SessionSummary
-from langchain_comet.sink import CometSink
+from langchain_comet.sink import CometSink, ExperimentSettings
 from langchain_comet.worker import Worker
 
 logger = logging.getLogger("langchain_comet")
 
-# At exit, how long the final flush waits for other threads and a closing worker.
-EXIT_JOIN_TIMEOUT = 60.0
-# On SIGTERM, how long writing every session may hold up the process's end.
-SIGTERM_CLOSE_TIMEOUT = 20.0
+# How long the final flush at exit may take by default (``exit_timeout``); what it did not
+# write by then stays on disk for ``langchain-comet recover``.
+DEFAULT_EXIT_TIMEOUT = 30.0
+# Worker ticks: over-budget items and records waiting in memory go out this often.
+TICK_INTERVAL = 0.25
+
+MakeSink = Callable[[ExperimentSettings], CometSink]
+
+# Objects a forked child inherited from its parent and must never finalise: dropping them
+# could flush a copied buffer into the parent's files.
+_INHERITED: list[Any] = []
 
 
 def _langchain_version() -> str:
     from langchain_core import __version__
 
     return str(__version__)
+
+
+def _event_time(event: Event) -> float:
+    return event.perf
 
 
 class Session:
@@ -47,33 +56,53 @@ class Session:
         sink: CometSink,
         settings: TreeSettings,
         failures: Failures,
-        new_sink: Callable[[], CometSink],
+        *,
+        experiment_settings: ExperimentSettings,
+        make_sink: MakeSink,
+        exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT,
     ) -> None:
         self.sink = sink
         self.failures = failures
         self.tree_settings = settings
+        self.settings = experiment_settings
+        self.exit_timeout = exit_timeout
+        self.pid = os.getpid()
         self.tree = RunTree(sink, settings, failures)
-        self.worker: Worker[Event] = Worker(self._apply, self._worker_failed, tick=self._tick)
-        self.submit = self.worker.submit  # the hot path: one call, no wrapper
+        self.worker: Worker[Event] = self._new_worker()
+        self.submit: Callable[[Event], None] = self.worker.submit  # the hot path: one call
         self.closed = False
         # After flush_tracker(finish=True) the experiment is over; a later event opens the
         # next one rather than being logged into an experiment that no longer records.
-        self._new_sink = new_sink
+        self._make_sink = make_sink
         self._sink_ended = False
+        # In a forked child, until it records something: the sink is its parent's.
+        self._inherited = False
         self._close_lock = threading.Lock()
-        _register_exit_hook(self)
-        _close_on_sigterm(self)
+        # Set once the final flush is done (or given up on), for a second close to wait on.
+        self._finished = threading.Event()
+        lifecycle.register(self, exit_timeout)
+
+    def _new_worker(self) -> Worker[Event]:
+        return Worker(
+            self._apply,
+            self._worker_failed,
+            tick=self._tick,
+            tick_interval=TICK_INTERVAL,
+            stamp=_event_time,
+        )
 
     def _apply(self, event: Event) -> None:
         if self._sink_ended:
             if self.closed:  # closing at exit or after the handler was dropped: no new one
                 raise RuntimeError("an event arrived after the handler closed")
+            inherited = self._inherited
             self._switch_sink()
-            logger.warning(
-                "langchain-comet: an event arrived after flush_tracker(finish=True); "
-                "it and later events are logged to a new experiment (%s)",
-                self.sink.experiment.id,
-            )
+            if not inherited:
+                logger.warning(
+                    "langchain-comet: an event arrived after flush_tracker(finish=True); "
+                    "it and later events are logged to a new experiment (%s)",
+                    self.sink.experiment.id,
+                )
         self.tree.apply(event)
 
     def _tick(self) -> None:
@@ -81,14 +110,18 @@ class Session:
             self.sink.tick()
 
     def _switch_sink(self) -> None:
-        self.sink = self._new_sink()
+        self.sink = self._make_sink(self.settings)
         self.tree.configure(self.sink, self.tree_settings)
         self.tree.summary = SessionSummary()  # a new experiment summarises its own runs
         self._sink_ended = False
-        _register_exit_hook(self)  # after the new experiment's own hook, so ours runs first
+        self._inherited = False
+        # After the new experiment's own exit hook, so ours runs first.
+        lifecycle.register_exit_hook(self, self.exit_timeout)
 
     def _worker_failed(self, exc: BaseException) -> None:
         self.failures.report("recording an event", exc, background=True)
+
+    # -- flush --------------------------------------------------------------------------
 
     def flush(
         self,
@@ -97,13 +130,32 @@ class Session:
         finish: bool = False,
         reset: bool = False,
         tree_settings: TreeSettings | None = None,
-    ) -> CometSink:
+        timeout: float | None = None,
+    ) -> None:
         """Write the session so far; end the experiment if ``finish``; start anew if ``reset``.
 
         Runs on the worker, after every event already queued, so nothing recorded before
-        the call is missed and the spools are never read while being written.
+        the call is missed and the spools are never read while being written. With
+        ``timeout``, returns by then at the latest; the flush carries on in the background.
         """
-        return self.worker.call(lambda: self._flush(model, finish, reset, tree_settings))
+        try:
+            self.worker.call(lambda: self._flush(model, finish, reset, tree_settings), timeout)
+        except TimeoutError:
+            self._still_pending("flush_tracker", timeout)
+
+    def _still_pending(self, what: str, timeout: float | None) -> None:
+        folder = self.sink.store.path
+        logger.warning(
+            "langchain-comet: %s returned after %ss before the flush was done: %d events and "
+            "the flush are still being written in the background. Meanwhile every record "
+            "is on disk in %s; if the process ends first, write the archive with: "
+            "langchain-comet recover %s",
+            what,
+            timeout,
+            self.worker.pending,
+            folder,
+            self.sink.store.manifest.archive_directory,
+        )
 
     def _flush(
         self,
@@ -111,21 +163,21 @@ class Session:
         finish: bool,
         reset: bool,
         tree_settings: TreeSettings | None,
-    ) -> CometSink:
+    ) -> None:
         if tree_settings is not None:
             self.tree_settings = tree_settings
             self.tree.configure(self.sink, tree_settings)
-        sink = self.sink
         if self._sink_ended:
             if not reset:
-                if model is not None:
+                if model is not None and not self._inherited:
                     logger.warning(
                         "langchain-comet: flush_tracker(langchain_asset=...) after the "
                         "experiment ended (finish=True, or at exit): the asset is not logged"
                     )
-                return sink
+                return
             self._switch_sink()
-            return self.sink
+            return
+        sink = self.sink
         if finish and not reset:
             self.failures.attempt("writing unfinished runs", self._close_tree)
         self.failures.attempt("logging the session summary", self._log_summary)
@@ -140,7 +192,6 @@ class Session:
             self._sink_ended = True
         if reset:
             self._switch_sink()
-        return self.sink
 
     def _redacted(
         self, model: tuple[Mapping[str, JSON], JSON, str]
@@ -161,22 +212,37 @@ class Session:
         summary = self.tree.summary
         self.sink.summary(summary.metrics(), summary.step)
 
-    def close(self) -> None:
+    # -- the end ------------------------------------------------------------------------
+
+    def close(self, timeout: float | None = None) -> None:
         """Write everything and end the experiment, waiting for it: at interpreter exit.
 
-        Never raises: it runs inside the interpreter's shutdown, where an exception would
-        skip comet_ml's own hook and leave an empty archive.
+        Waits ``timeout`` (else ``exit_timeout``) at most: what is not written by then
+        stays on disk for ``langchain-comet recover``, and one WARNING says so. Never
+        raises: it runs inside the interpreter's shutdown, where an exception would skip
+        comet_ml's own hook and leave an empty archive.
         """
+        bound = _smaller(timeout, self.exit_timeout)
         try:
-            if self._claim_close():
-                try:
-                    self.flush(finish=True)
-                finally:
-                    self.worker.stop()
-            else:  # a close_soon may be writing now: the process must not end under it
-                self.worker.join(EXIT_JOIN_TIMEOUT)
+            if not self._claim_close():
+                # Another close is writing now (close_soon on the worker, or an exit hook
+                # a SIGTERM interrupted): the process must not end under it.
+                self._finished.wait(bound if bound is not None else lifecycle.EXIT_JOIN_TIMEOUT)
+                return
+            try:
+                self.worker.call(self._final_flush, bound)
+            except TimeoutError:
+                self._still_pending("the final flush at exit", bound)
+                return
+            self.worker.stop()
         except Exception as exc:
             self.failures.report("closing at exit", exc)
+
+    def _final_flush(self) -> None:
+        try:
+            self._flush(None, finish=True, reset=False, tree_settings=None)
+        finally:
+            self._finished.set()
 
     def close_soon(self) -> None:
         """Close on the worker without waiting: the handler was dropped by the application,
@@ -193,90 +259,52 @@ class Session:
 
     def _close_on_worker(self) -> None:
         try:
-            self._flush(None, finish=True, reset=False, tree_settings=None)
+            self._final_flush()
         finally:
             self.worker.stop_soon()
 
+    # -- fork ---------------------------------------------------------------------------
 
-def _close_at_exit(session: weakref.ref[Session]) -> None:
-    alive = session()
-    if alive is None or alive.closed:
-        return
-    # This hook runs before the interpreter joins the application's other non-daemon
-    # threads; let them finish (bounded) so their last runs are in the archive.
-    deadline = time.monotonic() + EXIT_JOIN_TIMEOUT
-    for thread in threading.enumerate():
-        if (
-            thread is threading.current_thread()
-            or thread.daemon
-            or thread is threading.main_thread()
-        ):
-            continue
-        thread.join(max(0.0, deadline - time.monotonic()))
-    alive.close()
+    def after_fork_in_child(self) -> None:
+        """In a forked child: let go of the parent's experiment, files and worker.
 
-
-def _register_exit_hook(session: Session) -> None:
-    """Close ``session`` at interpreter exit, before comet_ml ends its experiment.
-
-    comet_ml ends experiments from ``threading._register_atexit``, which runs before
-    ``atexit`` and in reverse order of registration; registering the same way after the
-    experiment exists puts our final flush first. Only a weak reference is held, so a
-    session that was already closed and dropped costs nothing.
-    """
-    hook = functools.partial(_close_at_exit, weakref.ref(session))
-    register = getattr(threading, "_register_atexit", None)
-    try:
-        if register is None:
-            raise RuntimeError("threading._register_atexit is not available")
-        register(hook)
-    except RuntimeError:  # missing, or the interpreter is already shutting down
-        atexit.register(hook)
+        The child keeps the parent's copies untouched (and referenced, so nothing of
+        them is ever finalised here) and starts with no experiment: the first event it
+        records creates one of its own, named after the parent's and pointing at it.
+        """
+        _INHERITED.append((self.sink, self.worker, self.tree))
+        parent_id = self.sink.store.manifest.experiment_id
+        parent_pid = self.pid
+        self.sink.store.forget_after_fork()
+        self.pid = os.getpid()
+        self._close_lock = threading.Lock()
+        self._finished = threading.Event()
+        self.failures.after_fork_in_child()
+        self.settings = _child_settings(self.settings, parent_id, parent_pid, self.pid)
+        self.tree = RunTree(self.sink, self.tree_settings, self.failures)
+        self._sink_ended = True
+        self._inherited = True
+        self.worker = self._new_worker()
+        self.submit = self.worker.submit
 
 
-# Sessions a SIGTERM closes: weakly held, as by the exit hook.
-_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
-_SIGTERM_LOCK = threading.Lock()
-_sigterm_pid: int | None = None  # the process our SIGTERM handler was installed in
+def _smaller(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
 
 
-def _close_on_sigterm(session: Session) -> None:
-    """Close ``session`` if the process is sent SIGTERM, then end the process as SIGTERM would.
-
-    SIGTERM (a container or service stopping) kills a process on the spot by default: no
-    exit hook runs and nothing is written. So the first session created on the main
-    thread (only there may Python set a signal handler) installs a handler, once per
-    process, and only while SIGTERM has its default action: a handler the application or
-    its server already set is left alone, since it decides when the process ends, and a
-    normal exit writes everything through the exit hook. An application that installs
-    its own later replaces ours; one that wants none can restore ``signal.SIG_DFL``.
-    """
-    global _sigterm_pid
-    _SESSIONS.add(session)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with _SIGTERM_LOCK:
-        if _sigterm_pid is not None or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        _sigterm_pid = os.getpid()
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Write and end every session, then die of the signal, as without this handler.
-
-    The sessions are closed on a helper thread, waited for with a bound: the main thread
-    was interrupted wherever it was and may hold a lock the final flush needs. A process
-    forked from ours (a multiprocessing worker) writes nothing: its parent owns the data.
-    """
-    if os.getpid() == _sigterm_pid:
-        closer = threading.Thread(target=_close_all, name="langchain-comet-sigterm", daemon=True)
-        closer.start()
-        closer.join(SIGTERM_CLOSE_TIMEOUT)
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _close_all() -> None:
-    for session in list(_SESSIONS):
-        session.close()
+def _child_settings(
+    settings: ExperimentSettings, parent_id: str | None, parent_pid: int, pid: int
+) -> ExperimentSettings:
+    """A forked child's experiment: the parent's settings, named after it and the child's
+    process, and pointing at the parent's experiment, so one service's experiments are
+    found together."""
+    others = dict(settings.others)
+    others["langchain_comet_parent_experiment"] = parent_id or "unknown"
+    others["langchain_comet_parent_pid"] = str(parent_pid)
+    others["langchain_comet_pid"] = str(pid)
+    base = settings.name or settings.project_name or "langchain"
+    return dataclasses.replace(settings, name=f"{base} (pid {pid})", others=others)

@@ -16,11 +16,12 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from io import FileIO
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 # Imported with the package, not at the first flush: ~0.3 s that the application would
 # otherwise wait for inside its first flush_tracker().
@@ -29,6 +30,7 @@ import pandas as pd
 from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
 from langchain_comet.failures import Failures, describe
 from langchain_comet.serialize import JSON, dumps
+from langchain_comet.store import SessionStore, Spool, new_manifest, sessions_root
 
 logger = logging.getLogger("langchain_comet")
 
@@ -37,7 +39,6 @@ ACTION_RECORDS = "langchain-action_records.json"
 RUN_TREE = "langchain-runs.jsonl"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
-SPOOL_BUFFER = 1 << 20
 # Handlers may be created on several threads; comet_ml's global slot is one variable.
 _GLOBAL_EXPERIMENT_LOCK = threading.Lock()
 
@@ -53,6 +54,8 @@ class ExperimentSettings:
     name: str | None = None
     online: bool | None = None
     offline_directory: str | None = None
+    # More ``log_other`` values: which service and process the experiment belongs to.
+    others: dict[str, str] = field(default_factory=dict)
 
 
 def import_comet_ml() -> Any:
@@ -155,6 +158,8 @@ def create_experiment(settings: ExperimentSettings, failures: Failures) -> Any:
         comet("add_tags", list(settings.tags))
     if settings.name:
         comet("set_name", settings.name)
+    for key, value in settings.others.items():
+        comet("log_other", key, value)
     return experiment
 
 
@@ -278,6 +283,41 @@ def _temporary_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:
         raise
 
 
+def recovery_experiment(
+    directory: Path,
+    *,
+    experiment_key: str | None,
+    project_name: str | None,
+    workspace: str | None,
+) -> Any:
+    """The ``OfflineExperiment`` a dead session is replayed into (``recover``): in its
+    archive directory, under its own experiment id when it was offline (so the archive is
+    the one its INFO line announced), recording nothing of the recovering process itself."""
+    comet_ml = import_comet_ml()
+    kwargs: dict[str, Any] = {
+        "project_name": project_name,
+        "workspace": workspace,
+        "experiment_key": experiment_key,
+        "log_code": False,
+        "log_graph": False,
+        "auto_param_logging": False,
+        "auto_metric_logging": False,
+        "parse_args": False,
+        "auto_output_logging": None,
+        "log_env_details": False,
+        "log_env_gpu": False,
+        "log_env_cpu": False,
+        "log_env_network": False,
+        "log_env_disk": False,
+        "log_env_host": False,
+        "log_git_metadata": False,
+        "log_git_patch": False,
+        "display_summary_level": 0,
+    }
+    with _beside_other_experiments(comet_ml):
+        return comet_ml.OfflineExperiment(offline_directory=str(directory), **kwargs)
+
+
 def archive_path(experiment: Any) -> Path | None:
     """Where an offline experiment's archive is (or will be) written; ``None`` online."""
     directory = getattr(experiment, "offline_directory", None)
@@ -286,145 +326,87 @@ def archive_path(experiment: Any) -> Path | None:
     return Path(directory, f"{experiment.id}.zip")
 
 
-def _not_json(value: Any) -> Any:
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-# json's C encoder, built once: JSONEncoder.encode builds it anew on every call, which
-# costs more than encoding a record. Compact, UTF-8 text, NaN refused; no cycle check,
-# which records made of to_json output never need (a cycle still fails, and is caught).
-_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_PY_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_not_json
+# Journal record kinds (``journal.jsonl``): everything the sink is given that is not spooled.
+TEXT, METRICS, SUMMARY, VISUALIZATION, MODEL, FLUSH, END = (
+    "text",
+    "metrics",
+    "summary",
+    "visualization",
+    "model",
+    "flush",
+    "end",
 )
-_encode = (
-    None
-    if _C_ENCODER is None  # an interpreter without json's C accelerator
-    else _C_ENCODER(
-        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-)
+# Spool names inside a session folder (the run tree and action records keep their asset names).
+ROWS_SPOOL = "rows.jsonl"
+OPEN_RUNS_SPOOL = "open-runs.jsonl"
+# Over-budget texts and metric points are written to comet_ml together this often.
+GROUP_INTERVAL = 1.0
 
 
-def _encode_record(record: dict[str, JSON]) -> str:
-    if _encode is None:
-        return _PY_ENCODER.encode(record)
-    return "".join(_encode(record, 0))
-
-
-def _json_line(record: dict[str, JSON]) -> bytes:
-    """One strict JSON line, UTF-8. Records are built from ``to_json`` output, so the C
-    encoder nearly always suffices; anything it rejects (a stray NaN, a lone surrogate in
-    a name) goes through the full converter instead of being lost."""
+def default_offline_directory(settings: ExperimentSettings) -> Path:
+    """Where offline archives go when nothing else says: ``offline_directory``, then
+    ``COMET_OFFLINE_DIRECTORY``, then comet_ml's default ``.cometml-runs``."""
+    if settings.offline_directory is not None:
+        return Path(settings.offline_directory)
     try:
-        return (_encode_record(record) + "\n").encode("utf-8")
-    except (TypeError, ValueError, RecursionError):
-        return (dumps(record, None) + "\n").encode("utf-8")
+        configured = import_comet_ml().config.get_config().get_comet_offline_directory()
+    except Exception:  # another comet_ml, or a broken configuration: its default
+        configured = None
+    return Path(configured or ".cometml-runs").absolute()
 
 
-class Spool:
-    """Records waiting on disk, not in RAM, already in the form of the asset they become.
+def open_store(experiment: Any, settings: ExperimentSettings, failures: Failures) -> SessionStore:
+    """The session folder for ``experiment``: in its archive's directory (offline), else
+    in the offline directory, so ``recover`` can make an archive of what a hard kill cut.
 
-    ``take`` hands over the finished file (to be logged as is, no copy) and the next
-    record starts a new one: a JSON-lines file, or with ``array`` a JSON array.
-
-    Records are written in chunks of about ``SPOOL_BUFFER`` bytes, one system call each
-    (a call costs as much as encoding ~50 records). A chunk the disk refuses (full) is cut
-    off again, so the file always ends with a whole record and parses; the records it
-    carried are lost and the ``OSError`` is raised for the caller to report. A ``take``
-    that fails keeps the file, to be completed and handed over by the next one.
+    A directory that cannot hold it gets a temporary folder instead, with one WARNING:
+    records still wait on disk, but would not survive a hard kill.
     """
-
-    def __init__(self, directory: Path, name: str, *, array: bool = False) -> None:
-        self._directory = directory
-        self._name = name
-        self._array = array
-        self._files = 0
-        self.count = 0  # records in the current file, written or pending
-        self.path: Path | None = None
-        self._file: FileIO | None = None
-        self._size = 0  # bytes on disk, all of them whole records
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-
-    def append(self, record: dict[str, JSON]) -> None:
-        line = _json_line(record)
-        if self._file is None:
-            self._open()
-        self._pending.append(line)
-        self._pending_size += len(line)
-        self.count += 1
-        if self._pending_size >= SPOOL_BUFFER:
-            self._write()
-
-    def _open(self) -> None:
-        self._files += 1
-        # Recreated if a temp-file cleaner removed it; private: records hold prompts.
-        self._directory.mkdir(mode=0o700, exist_ok=True)
-        folder = self._directory / f"{self._name}-{self._files}"
-        folder.mkdir()
-        path = folder / self._name
-        self._file = path.open("wb", buffering=0)
-        self.path, self._size = path, 0
-
-    def _write(self, *, closing: bool = False) -> None:
-        """Write the pending records (and, ``closing``, an array's end) at the end of the file."""
-        assert self._file is not None
-        records = self._pending
-        if self._array:
-            data = b",\n".join(records)
-            if records:
-                data = (b"[\n" if self._size == 0 else b",\n") + data
-            if closing:
-                data += b"]\n"
-        else:
-            data = b"".join(records)
-        self._pending, self._pending_size = [], 0
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[self._file.write(view) :]
-        except OSError:
-            self.count -= len(records)
-            with contextlib.suppress(OSError):  # back to the last whole record
-                self._file.truncate(self._size)
-                self._file.seek(self._size)
+    archive = archive_path(experiment)
+    nowhere = isinstance(experiment, _NoExperiment)
+    online = archive is None and not nowhere
+    directory = archive.parent if archive is not None else default_offline_directory(settings)
+    tmpdir = getattr(experiment, "tmpdir", None) if archive is not None else None
+    manifest = new_manifest(
+        experiment_id=_text_or_none(getattr(experiment, "id", None)),
+        online=online,
+        archive_directory=directory,
+        project_name=settings.project_name,
+        workspace=settings.workspace,
+        tags=list(settings.tags) if settings.tags else None,
+        name=settings.name,
+        others={"Created from": "langchain", **settings.others},
+        comet_tmpdir=_text_or_none(tmpdir),
+    )
+    if settings.task_type:
+        manifest.others["task_type"] = settings.task_type
+    if nowhere:  # nothing can be logged: the records only wait for nothing, briefly
+        return SessionStore.temporary(manifest, journaled=False)
+    try:
+        return SessionStore.create(manifest)
+    except OSError as exc:
+        if failures.raise_error:
             raise
-        self._size += len(data)
+        failures.report(
+            f"keeping the records in {sessions_root(directory)} (they are kept in a temporary "
+            "directory instead, which a hard kill would lose)",
+            exc,
+        )
+        return SessionStore.temporary(manifest)
 
-    def take(self) -> Path | None:
-        """Complete the current file and return it; later records go to a new one."""
-        if self._file is None:
-            return None
-        if self.count:
-            self._write(closing=True)
-            path = self.path
-        else:  # every record it had was lost to the disk: nothing to hand over
-            path = None
-        self.drop()
-        return path
 
-    def drop(self) -> None:
-        """Forget the current file and its pending records; later records go to a new one."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-        self.path, self._file, self.count, self._size = None, None, 0, 0
-        self._pending, self._pending_size = [], 0
-
-    def lines(self) -> Iterator[str]:
-        """The records of the current file (JSON lines only), for building a table."""
-        if self.path is None:
-            return
-        with self.path.open("rb") as file:
-            written = file.read(self._size).split(b"\n")
-        for line in (*written, *self._pending):
-            if line.strip():
-                yield line.decode("utf-8").rstrip("\n")
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class CometSink:
-    """Writes records to one comet_ml experiment; spools what waits for a flush.
+    """Writes records to one comet_ml experiment and keeps them on disk until it ends.
+
+    Every record goes to the session folder (``store.py``) as well as towards comet_ml:
+    the run tree, session rows and action records are spooled there until a flush logs
+    them; texts, metrics, visualizations and the model are journaled there as they are
+    logged. So what comet_ml holds only in memory or a temporary directory until its
+    experiment ends is also on disk in the offline directory, for ``recover``.
 
     Nothing here raises for a fault outside the handler: a comet_ml call that fails, or a
     disk that refuses the spool, is reported once per kind through ``failures`` and costs
@@ -432,36 +414,55 @@ class CometSink:
     """
 
     def __init__(
-        self, experiment: Any, failures: Failures, budget: TokenBucket | None = None
+        self,
+        experiment: Any,
+        failures: Failures,
+        store: SessionStore,
+        budget: TokenBucket | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.experiment = experiment
         self._failures = failures
-        self._dir = Path(tempfile.mkdtemp(prefix="langchain-comet-"))
-        self.runs = Spool(self._dir, RUN_TREE)
-        self.rows = Spool(self._dir, "rows.jsonl")
-        self.actions = Spool(self._dir, ACTION_RECORDS, array=True)
-        self._asset_seq = 0
-        self._budget = budget if budget is not None else TokenBucket()
+        self.store = store
+        store.report = functools.partial(failures.report, background=True)
+        self.runs = store.spool(RUN_TREE)
+        self.rows = store.spool(ROWS_SPOOL)
+        self.actions = store.spool(ACTION_RECORDS, array=True)
+        self.open_runs = store.spool(OPEN_RUNS_SPOOL)
+        # The budget's time: the wall's, or a replayed session's as its journal recorded it.
+        self._clock = clock
+        self._budget = budget if budget is not None else TokenBucket(clock=clock)
         self._grouped = GroupedTexts()
         self._aggregated = AggregatedPoints()
+        self._next_group = clock() + GROUP_INTERVAL
         # Spooled files whose log_asset failed: (path, asset name, metadata), retried.
         self._unsent: list[tuple[Path, str, dict[str, JSON] | None]] = []
+        self.archive_complete: bool | None = None  # once ended: was the archive written whole
 
     def _comet(self, method: str, *args: Any, **kwargs: Any) -> bool:
         return call_comet(self._failures, self.experiment, method, *args, **kwargs)
 
-    def _disk(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)``, a write to the spool directory; a failure (a full disk) is reported
+    def _disk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args)``, a write to the session folder; a failure (a full disk) is reported
         once, whichever spool or file it hit, and gives ``None``."""
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except OSError as exc:
-            self._failures.report(f"writing records to disk in {self._dir}", exc, background=True)
+            self._failures.report(
+                f"writing records to disk in {self.store.path}", exc, background=True
+            )
             return None
+
+    def _journal(self, record: dict[str, JSON]) -> None:
+        self._disk(self.store.journal, record)
 
     # -- RecordWriter: called for every record ------------------------------------------
 
     def text(self, text: str, metadata: dict[str, JSON], step: int) -> None:
+        self._journal(
+            {"kind": TEXT, "time": self._clock(), "text": text, "metadata": metadata, "step": step}
+        )
         # Once texts are being grouped, later ones join the group so order is kept.
         if not self._grouped and self._budget.take():
             self._comet("log_text", text, metadata=metadata, step=step)
@@ -471,18 +472,33 @@ class CometSink:
             self._log_grouped_texts()
 
     def metrics(self, values: Mapping[str, float], step: int, prefix: str | None = None) -> None:
+        values = dict(values)
+        self._journal(
+            {
+                "kind": METRICS,
+                "time": self._clock(),
+                "values": cast(JSON, values),
+                "step": step,
+                "prefix": prefix,
+            }
+        )
         # One token per call: a call is one batch of points at one step for comet_ml.
         if not self._aggregated and self._budget.take():
-            self._comet("log_metrics", dict(values), prefix=prefix, step=step)
+            self._comet("log_metrics", values, prefix=prefix, step=step)
             return
-        self._aggregated.add(dict(values), step, prefix)
+        self._aggregated.add(values, step, prefix)
 
     def summary(self, values: Mapping[str, float], step: int) -> None:
         """Session summaries, exactly as given: a dozen points once per flush need no
         budget, and averaging them like per-run points would make them wrong."""
-        self._comet("log_metrics", dict(values), step=step)
+        values = dict(values)
+        self._journal({"kind": SUMMARY, "values": cast(JSON, values), "step": step})
+        self._comet("log_metrics", values, step=step)
 
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
+        self._journal(
+            {"kind": VISUALIZATION, "style": style, "idx": idx, "html": html, "prompt": prompt}
+        )
         self._comet(
             "log_asset_data",
             html,
@@ -491,8 +507,32 @@ class CometSink:
             step=idx,
         )
 
+    def run(self, record: dict[str, JSON]) -> None:
+        self._disk(self.runs.append, record)
+
+    def started(self, record: dict[str, JSON]) -> None:
+        """A run that started: what ``recover`` writes as ``incomplete`` if it never ends."""
+        self._disk(self.open_runs.append, record)
+
+    def row(self, row: dict[str, JSON]) -> None:
+        self._disk(self.rows.append, row)
+
+    def action(self, record: dict[str, JSON]) -> None:
+        self._disk(self.actions.append, record)
+
     def tick(self) -> None:
-        """Write what waited over budget: one grouped text sample, one point per metric."""
+        """Every worker tick: what waited over budget goes to comet_ml once a second (one
+        grouped text sample, one point per metric), and what waits in memory to disk."""
+        self.group_if_due()
+        self._disk(self.store.sync)
+
+    def group_if_due(self) -> None:
+        now = self._clock()
+        if now >= self._next_group:
+            self._next_group = now + GROUP_INTERVAL
+            self._log_over_budget()
+
+    def _log_over_budget(self) -> None:
         if self._grouped:
             self._log_grouped_texts()
         for prefix, name, mean, step in self._aggregated.drain():
@@ -502,15 +542,6 @@ class CometSink:
         text, metadata, step = self._grouped.render()
         self._comet("log_text", text, metadata=metadata, step=step)
 
-    def run(self, record: dict[str, JSON]) -> None:
-        self._disk(self.runs.append, record)
-
-    def row(self, row: dict[str, JSON]) -> None:
-        self._disk(self.rows.append, row)
-
-    def action(self, record: dict[str, JSON]) -> None:
-        self._disk(self.actions.append, record)
-
     # -- flush --------------------------------------------------------------------------
 
     def write_session(self, langchain_version: str) -> None:
@@ -519,55 +550,103 @@ class CometSink:
         Each part is tried even if another fails; what could not be logged is kept and
         tried again at the next flush, so a passing fault loses nothing.
         """
-        self.tick()
+        self._log_over_budget()
         self._report_comet_errors()
-        if self.rows.count and self._log_table():
-            self.rows.drop()
+        rows_path = self.rows.path if self.rows.count else None
+        if rows_path is not None:
+            self._disk(self.rows.sync)
+            if self._log_table():
+                self.rows.drop()
         versions: dict[str, JSON] = {"langchain_version": langchain_version}
         spools: tuple[tuple[Spool, str, dict[str, JSON] | None], ...] = (
             (self.actions, ACTION_RECORDS, versions),
             (self.runs, RUN_TREE, None),
         )
+        taken: dict[str, JSON] = {}
         for spool, name, metadata in spools:
             path = self._disk(spool.take)
             if path is not None:
                 self._unsent.append((path, name, metadata))
+                taken[name] = self.store.relative(path)
+        self._journal(
+            {
+                "kind": FLUSH,
+                "table": None if rows_path is None else self.store.relative(rows_path),
+                "assets": taken,
+                "langchain_version": langchain_version,
+            }
+        )
+        self._disk(self.store.sync, force=True)
         unsent, self._unsent = self._unsent, []
         for path, name, metadata in unsent:
             if not self._comet("log_asset", str(path), file_name=name, metadata=metadata):
                 self._unsent.append((path, name, metadata))
+
+    def log_files(
+        self, rows: list[Any], assets: Mapping[str, Path], langchain_version: str
+    ) -> None:
+        """Log a flush's files as they are (``recover``): the table, then each asset."""
+        if rows:
+            log_session_table(self._failures, self.experiment, rows)
+        versions: dict[str, JSON] = {"langchain_version": langchain_version}
+        for name in (ACTION_RECORDS, RUN_TREE):
+            path = assets.get(name)
+            if path is not None:
+                metadata = versions if name == ACTION_RECORDS else None
+                self._comet("log_asset", str(path), file_name=name, metadata=metadata)
+
+    def log_model_file(self, parameters: Mapping[str, Any], path: Path | None, name: str) -> None:
+        """The asset's parameters and an existing ``model.json`` (``recover``)."""
+        if parameters:
+            self._comet("log_parameters", dict(parameters), prefix="model")
+        if path is not None:
+            self._comet("log_model", name, str(path), file_name=MODEL_FILE)
+
+    def describe(self, others: Mapping[str, str], tags: Sequence[str], name: str | None) -> None:
+        """What a live experiment was given at its creation (``recover``)."""
+        for key, value in others.items():
+            self._comet("log_other", key, value)
+        if tags:
+            self._comet("add_tags", list(tags))
+        if name:
+            self._comet("set_name", name)
 
     def _log_table(self) -> bool:
         """The session table, from the spooled rows; whether comet_ml took it."""
         rows = self._disk(lambda: [json.loads(line) for line in self.rows.lines()])
         if rows is None:
             return False
-        return self._comet("log_table", SESSION_TABLE, pd.DataFrame.from_records(rows), index=False)
+        return log_session_table(self._failures, self.experiment, rows)
 
     def log_model(self, parameters: Mapping[str, Any], description: JSON, name: str) -> None:
         """The asset's parameters under the ``model`` prefix and its JSON as ``model.json``."""
         if parameters:
             self._comet("log_parameters", dict(parameters), prefix="model")
-        path = self._disk(self._asset_file, MODEL_FILE, dumps(description, None))
+        path = self._disk(self.store.file, MODEL_FILE, dumps(description, None).encode("utf-8"))
+        self._journal(
+            {
+                "kind": MODEL,
+                "parameters": dict(parameters),
+                "path": None if path is None else self.store.relative(path),
+                "name": name,
+            }
+        )
         if path is not None:
             self._comet("log_model", name, str(path), file_name=MODEL_FILE)
-
-    def _asset_file(self, name: str, text: str) -> Path:
-        """A fresh file per logged asset: comet_ml may read it after the call returns."""
-        self._asset_seq += 1
-        self._dir.mkdir(mode=0o700, exist_ok=True)  # as the spools do
-        folder = self._dir / f"asset-{self._asset_seq}"
-        folder.mkdir()
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        return path
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def end(self) -> None:
-        """End the experiment (offline: write the archive) and remove the spool files."""
+        """End the experiment (offline: write the archive) and check what was written.
+
+        Only a whole archive lets the session folder go: if comet_ml could not write it
+        (a full disk leaves a truncated file that is not a zip), the folder stays for
+        ``langchain-comet recover`` and one WARNING says where it is.
+        """
+        self._journal({"kind": END})
+        self._disk(self.store.sync, force=True)
         planned = archive_path(self.experiment)
-        self._comet("end")
+        ended = self._comet("end")
         self._report_comet_errors()
         written = archive_path(self.experiment)
         if written != planned:  # comet_ml could not write the offline directory by now
@@ -576,7 +655,18 @@ class CometSink:
                 f"instead: upload it with: comet upload {written}"
             )
             self._failures.report("writing the offline archive", moved, background=True)
-        self.discard()
+        self.archive_complete = ended and (written is None or is_whole_archive(written))
+        if ended and not self.archive_complete:
+            self._failures.report(
+                "writing the offline archive",
+                CometMLError(
+                    f"{written} is not a whole archive (a full disk?); every record is kept in "
+                    f"{self.store.path}: once there is space, write the archive with: "
+                    f"langchain-comet recover {self.store.manifest.archive_directory}"
+                ),
+                background=True,
+            )
+        self.store.close(remove=self.archive_complete)
 
     def _report_comet_errors(self) -> None:
         """What comet_ml's own writer failed at (a full disk under its temporary files):
@@ -586,6 +676,28 @@ class CometSink:
             self._failures.report("comet_ml's writer", CometMLError(message), background=True)
 
     def discard(self) -> None:
-        for spool in (self.rows, self.actions, self.runs):
-            spool.drop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        """Forget this sink's files without an archive (the experiment is not ours to end)."""
+        self.store.close(remove=True)
+
+
+def log_session_table(failures: Failures, experiment: Any, rows: list[Any]) -> bool:
+    """The session table from its rows; whether comet_ml took it."""
+    return call_comet(
+        failures,
+        experiment,
+        "log_table",
+        SESSION_TABLE,
+        pd.DataFrame.from_records(rows),
+        index=False,
+    )
+
+
+def is_whole_archive(path: Path) -> bool:
+    """Whether ``path`` is a readable zip holding comet_ml's ``messages.json`` and
+    ``experiment.json`` with every member's checksum right."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            return {"messages.json", "experiment.json"} <= names and archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False

@@ -7,9 +7,10 @@ Python threads share one interpreter lock, so work done on this thread while the
 application computes is paid by the application. The worker therefore runs when the
 application is quiet: it waits until no event has arrived for ``quiet`` seconds (an LLM
 application waiting on its model is quiet nearly all the time), and pauses again as
-soon as events resume. Three things make it run at once regardless: a flush waiting on
-it, a backlog of ``high_water`` events (a service under constant load still gets its
-records written, in chunks), and interpreter exit.
+soon as events resume. Four things make it run at once regardless: a flush waiting on
+it, an event waiting longer than ``max_delay`` (what the handler recorded reaches disk
+within about a second, even under constant load: ``store.py``), a backlog of
+``high_water`` events, and interpreter exit.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DEFAULT_HIGH_WATER = 5_000
 DEFAULT_MAX_PENDING = 20_000
 # No event for this long means the application is not computing right now.
 DEFAULT_QUIET = 0.002
+# An event waits at most this long for the application to be quiet.
+MAX_DELAY = 0.5
 # While working, the worker offers the GIL back this often.
 YIELD_SLICE = 0.0005
 
@@ -65,6 +68,8 @@ class Worker(Generic[T]):
         quiet: float = DEFAULT_QUIET,
         tick: Callable[[], None] | None = None,
         tick_interval: float = 1.0,
+        stamp: Callable[[T], float] | None = None,
+        max_delay: float = MAX_DELAY,
     ) -> None:
         self._process = process
         self._on_error = on_error
@@ -73,6 +78,9 @@ class Worker(Generic[T]):
         self._quiet = quiet
         self._tick = tick
         self._tick_interval = tick_interval
+        # When an item was made (``time.perf_counter``), to bound how long it waits.
+        self._stamp = stamp
+        self._max_delay = max_delay
         self._next_tick = time.monotonic() + tick_interval
         self._queue: queue.SimpleQueue[T | _Job | _Stop] = queue.SimpleQueue()
         self._held: deque[T | _Job | _Stop] = deque()
@@ -92,16 +100,17 @@ class Worker(Generic[T]):
         if self._queue.qsize() > self._max_pending:
             self._wait_below(self._high_water)
 
-    def call(self, fn: Callable[[], R]) -> R:
+    def call(self, fn: Callable[[], R], timeout: float | None = None) -> R:
         """Run ``fn`` on the worker once all earlier items are done; return or raise its result.
 
         Flushes run here so that the spools are only ever touched by one thread. Once the
         worker is stopping (or gone), ``fn`` runs on the calling thread instead of never.
+        With ``timeout``, waiting ends then with ``TimeoutError``; ``fn`` still runs, later.
         """
         job = _Job(fn)
         if threading.current_thread() is self._thread or not self._enqueue(job):
             self._run_job(job)
-        result: R = job.future.result()
+        result: R = job.future.result(timeout)
         return result
 
     def call_soon(self, fn: Callable[[], None]) -> None:
@@ -175,7 +184,16 @@ class Worker(Generic[T]):
                 return
 
     def _must_work(self) -> bool:
-        return self._urgent > 0 or self.pending >= self._high_water
+        return self._urgent > 0 or self.pending >= self._high_water or self._overdue()
+
+    def _overdue(self) -> bool:
+        """Whether the next item has waited longer than ``max_delay``."""
+        if self._stamp is None or not self._held:
+            return False
+        item = self._held[0]
+        if isinstance(item, _Job | _Stop):
+            return True
+        return time.perf_counter() - self._stamp(item) > self._max_delay
 
     def _application_quiet(self) -> bool:
         before = self._queue.qsize()
@@ -210,7 +228,11 @@ class Worker(Generic[T]):
             # Hand the GIL back every slice: an application thread waiting for it gets it
             # now instead of after the interpreter's 5 ms switch interval.
             time.sleep(0)
-            if self._queue.qsize() > mark and not self._must_work():
+            # Still behind (what waits longest must reach the disk first), or made to work.
+            behind = self._stamp is not None and (
+                time.perf_counter() - self._stamp(item) > self._max_delay
+            )
+            if self._queue.qsize() > mark and not behind and not self._must_work():
                 return False
             yield_at = time.monotonic() + YIELD_SLICE
 

@@ -69,9 +69,12 @@ def test_constructor_keeps_the_seed_order_and_defaults_and_adds_only_keyword_opt
     assert {"experiment", "online", "offline_directory", "max_text_chars"} <= {p.name for p in new}
 
 
-def test_flush_tracker_has_the_seed_signature():
+def test_flush_tracker_has_the_seed_signature_and_a_keyword_only_timeout():
     params = inspect.signature(CometCallbackHandler.flush_tracker).parameters
-    assert [(n, p.default) for n, p in params.items()][1:] == [
+    timeout = params["timeout"]
+    assert timeout.kind is inspect.Parameter.KEYWORD_ONLY and timeout.default is None
+    seed = {n: p for n, p in params.items() if n != "timeout"}
+    assert [(n, p.default) for n, p in seed.items()][1:] == [
         ("langchain_asset", None),
         ("task_type", "inference"),
         ("workspace", None),

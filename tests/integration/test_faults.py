@@ -25,7 +25,7 @@ from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import PromptTemplate
 
-from langchain_comet import CometCallbackHandler, sink
+from langchain_comet import CometCallbackHandler, store
 from langchain_comet.archive import Archive
 from langchain_comet.failures import HandlerError
 
@@ -194,7 +194,8 @@ def test_an_offline_directory_gone_by_the_end_is_reported_with_where_the_archive
         shutil.rmtree(directory)
         directory.write_text("a file where the directory was")
         handler.flush_tracker(finish=True)  # comet_ml falls back to a temporary directory
-    (warning,) = warnings_of(caplog)
+    moved, warning = warnings_of(caplog)  # our session folder was in it too
+    assert "the session folder" in moved and "was removed" in moved
     archive_file = Path(handler.experiment.offline_directory, f"{experiment_id}.zip")
     try:
         assert f"{directory / experiment_id}.zip could not be written" in warning
@@ -261,7 +262,7 @@ class Disk:
         handler._session.worker.call(lambda: None)  # it records in the background
         self.free = free
 
-    def file(self, path: pathlib.Path) -> io.FileIO:
+    def file(self, path: pathlib.Path, mode: str) -> io.FileIO:
         disk = self
 
         class File(io.FileIO):
@@ -274,7 +275,7 @@ class Disk:
                 disk.free -= written
                 return written
 
-        return File(path, "wb")
+        return File(path, mode.replace("b", ""))
 
 
 @pytest.fixture
@@ -283,12 +284,12 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
     real_open = pathlib.Path.open
 
     def open_(self: pathlib.Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if mode == "wb" and "langchain-comet-" in str(self):
-            return disk.file(self)
+        if mode in ("wb", "w+b") and "/.langchain-comet/" in str(self):
+            return disk.file(self, mode)
         return real_open(self, mode, *args, **kwargs)
 
     monkeypatch.setattr(pathlib.Path, "open", open_)
-    monkeypatch.setattr(sink, "SPOOL_BUFFER", 1)  # every record its own write
+    monkeypatch.setattr(store, "SPOOL_BUFFER", 1)  # every record its own write
     yield disk
 
 
@@ -319,7 +320,7 @@ def test_a_full_disk_loses_what_it_refused_and_nothing_else(make_handler, finish
 def test_a_flush_while_the_disk_is_full_keeps_the_records_for_the_next_one(
     make_handler, finish, disk, monkeypatch, caplog
 ):
-    monkeypatch.setattr(sink, "SPOOL_BUFFER", 1 << 20)  # written at the flush only
+    monkeypatch.setattr(store, "SPOOL_BUFFER", 1 << 20)  # written at the flush only
     handler = make_handler(raise_error=False)
     with caplog.at_level(logging.WARNING, logger="langchain_comet"):
         ask(handler)

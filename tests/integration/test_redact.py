@@ -98,7 +98,7 @@ def leaks(data: bytes) -> list[str]:
 
 def spooled_files(handler: CometCallbackHandler) -> list[Path]:
     handler._session.worker.call(lambda: None)  # every event recorded
-    return [p for p in handler._session.sink._dir.rglob("*") if p.is_file()]
+    return [p for p in handler._session.sink.store.path.rglob("*") if p.is_file()]
 
 
 def test_a_secret_planted_everywhere_never_leaves_the_process(make_handler, finish):

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from langchain_comet import sink
-from langchain_comet.sink import Spool
+from langchain_comet import store as sink
+from langchain_comet.store import Spool
 
 
 def reject(constant: str) -> None:

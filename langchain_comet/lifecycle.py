@@ -1,0 +1,214 @@
+"""How sessions meet the process around them: exit, SIGTERM and fork.
+
+- **Exit**: a normal exit writes every live session's data and ends its experiment,
+  before comet_ml ends its own experiments, within a bounded time (``exit_timeout``).
+- **SIGTERM** (a container or service stopping) kills a process on the spot by default,
+  with no exit hook: the first session created on the main thread installs a handler
+  that writes every session, then ends the process by the same signal.
+- **Fork** (gunicorn ``--preload``, celery prefork, ``multiprocessing`` with ``fork``):
+  the child inherits copies of the parent's sessions, whose files and experiments are the
+  parent's. A child never ends, rewrites or deletes any of them; if it logs, it gets an
+  experiment and session folder of its own. ``multiprocessing`` children end with
+  ``os._exit``, which skips exit hooks, so they are closed by multiprocessing's own
+  finalizers instead.
+
+Sessions are held weakly: a session the application dropped costs nothing here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+import weakref
+from types import FrameType
+from typing import Protocol
+
+
+class Closable(Protocol):
+    """What a session offers this module."""
+
+    pid: int
+    closed: bool
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+    def after_fork_in_child(self) -> None: ...
+
+
+class ForkAware(Protocol):
+    def after_fork_in_child(self) -> None: ...
+
+
+# At exit, how long the final flush waits for the application's other non-daemon threads.
+EXIT_JOIN_TIMEOUT = 60.0
+# On SIGTERM, how long writing every session may hold up the process's end at most.
+SIGTERM_CLOSE_TIMEOUT = 20.0
+
+_SESSIONS: weakref.WeakSet[Closable] = weakref.WeakSet()
+_FORK_AWARE: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+_LOCK = threading.Lock()
+_sigterm_installed = False
+_fork_hooks_installed = False
+
+
+def register(session: Closable, exit_timeout: float | None) -> None:
+    """Close ``session`` at exit and on SIGTERM, and look after it across forks."""
+    _install_fork_hooks()
+    _SESSIONS.add(session)
+    register_exit_hook(session, exit_timeout)
+    _install_sigterm_handler()
+
+
+def register_fork_aware(obj: ForkAware) -> None:
+    """Call ``obj.after_fork_in_child()`` in every forked child (held weakly)."""
+    _install_fork_hooks()
+    _FORK_AWARE.add(obj)
+
+
+# -- exit ---------------------------------------------------------------------------------
+
+
+def register_exit_hook(session: Closable, exit_timeout: float | None) -> None:
+    """Close ``session`` at interpreter exit, before comet_ml ends its experiment.
+
+    comet_ml ends experiments from ``threading._register_atexit``, which runs before
+    ``atexit`` and in reverse order of registration; registering the same way after the
+    experiment exists puts our final flush first. Only a weak reference is held.
+    """
+    hook = functools.partial(_close_at_exit, weakref.ref(session), exit_timeout)
+    register_hook = getattr(threading, "_register_atexit", None)
+    try:
+        if register_hook is None:
+            raise RuntimeError("threading._register_atexit is not available")
+        register_hook(hook)
+    except RuntimeError:  # missing, or the interpreter is already shutting down
+        atexit.register(hook)
+
+
+def _close_at_exit(session: weakref.ref[Closable], exit_timeout: float | None) -> None:
+    alive = session()
+    if alive is None or alive.closed or alive.pid != os.getpid():
+        return
+    # This hook runs before the interpreter joins the application's other non-daemon
+    # threads; let them finish (bounded) so their last runs are in the archive.
+    deadline = time.monotonic() + EXIT_JOIN_TIMEOUT
+    for thread in threading.enumerate():
+        if (
+            thread is threading.current_thread()
+            or thread.daemon
+            or thread is threading.main_thread()
+        ):
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive.close(exit_timeout)
+
+
+def close_all(timeout: float | None = None) -> None:
+    """Write and end every live session of this process (within ``timeout`` each); one
+    that is closing already (a SIGTERM during the exit hook) is waited for."""
+    pid = os.getpid()
+    for session in list(_SESSIONS):
+        if session.pid == pid:
+            session.close(timeout)
+
+
+# -- SIGTERM ------------------------------------------------------------------------------
+
+
+def _install_sigterm_handler() -> None:
+    """Install our SIGTERM handler once per process, from the main thread (the only one
+    Python lets set signal handlers), and only while SIGTERM has its default action: a
+    handler the application or its server already set decides when the process ends, and
+    a normal exit writes everything through the exit hook. An application that installs
+    its own later replaces ours; one that wants none can restore ``signal.SIG_DFL``.
+    Forked children inherit it, and close their own sessions with it.
+    """
+    global _sigterm_installed
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with _LOCK:
+        if _sigterm_installed or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _sigterm_installed = True
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Write and end this process's sessions, then die of the signal, as without us.
+
+    The sessions are closed on a helper thread, waited for with a bound: the main thread
+    was interrupted wherever it was and may hold a lock the final flush needs.
+    """
+    closer = threading.Thread(
+        target=close_all, args=(SIGTERM_CLOSE_TIMEOUT,), name="langchain-comet-sigterm"
+    )
+    closer.daemon = True
+    closer.start()
+    closer.join(SIGTERM_CLOSE_TIMEOUT)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+# -- fork ---------------------------------------------------------------------------------
+
+
+class _Anchor:
+    """A weakly referenceable object that lives as long as this module, for
+    ``multiprocessing.util.register_after_fork``."""
+
+
+_ANCHOR = _Anchor()
+
+
+def _install_fork_hooks() -> None:
+    global _fork_hooks_installed
+    with _LOCK:
+        if _fork_hooks_installed:
+            return
+        _fork_hooks_installed = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    if "multiprocessing" in sys.modules:
+        _watch_multiprocessing()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: every session lets go of its parent's files and experiment.
+
+    Runs inside ``os.fork`` in the child, where only the forking thread exists: no lock
+    the parent's threads held may be waited on, so everything here starts afresh.
+    """
+    global _LOCK, _sigterm_installed
+    _LOCK = threading.Lock()
+    for obj in list(_FORK_AWARE):
+        # Never fail a fork; at worst the session records nothing in the child.
+        with contextlib.suppress(Exception):
+            obj.after_fork_in_child()
+    for session in list(_SESSIONS):
+        with contextlib.suppress(Exception):
+            session.after_fork_in_child()
+    if "multiprocessing" in sys.modules:
+        _watch_multiprocessing()
+
+
+def _watch_multiprocessing() -> None:
+    """Close a multiprocessing child's sessions when it ends: it leaves with ``os._exit``
+    after running multiprocessing's finalizers, never the exit hooks.
+
+    ``Process._bootstrap`` clears the finalizers a fork copied, then runs the functions
+    registered with ``register_after_fork``: ours registers the finalizer there.
+    """
+    import multiprocessing.util as mp_util
+
+    mp_util.register_after_fork(_ANCHOR, _in_multiprocessing_child)
+
+
+def _in_multiprocessing_child(anchor: _Anchor) -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(None, close_all, exitpriority=10)
