@@ -68,8 +68,6 @@ class Session:
         self.exit_timeout = exit_timeout
         self.pid = os.getpid()
         self.tree = RunTree(sink, settings, failures)
-        self.worker: Worker[Event] = self._new_worker()
-        self.submit: Callable[[Event], None] = self.worker.submit  # the hot path: one call
         self.closed = False
         # After flush_tracker(finish=True) the experiment is over; a later event opens the
         # next one rather than being logged into an experiment that no longer records.
@@ -80,6 +78,8 @@ class Session:
         self._close_lock = threading.Lock()
         # Set once the final flush is done (or given up on), for a second close to wait on.
         self._finished = threading.Event()
+        self.worker: Worker[Event] = self._new_worker()
+        self.submit: Callable[[Event], None] = self.worker.submit  # the hot path: one call
         lifecycle.register(self, exit_timeout)
 
     def _new_worker(self) -> Worker[Event]:
@@ -93,7 +93,7 @@ class Session:
 
     def _apply(self, event: Event) -> None:
         if self._sink_ended:
-            if self.closed:  # closing at exit or after the handler was dropped: no new one
+            if self._finished.is_set():  # after the final flush: no new experiment
                 raise RuntimeError("an event arrived after the handler closed")
             inherited = self._inherited
             self._switch_sink()
