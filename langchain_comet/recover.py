@@ -186,7 +186,10 @@ class _Replay:
             self._apply(entry)
         runs, incomplete = self._final_flush()
         archive = archive_path(self.sink.experiment)
-        self.sink.end()
+        try:
+            self.sink.end()
+        finally:
+            shutil.rmtree(self.scratch.path, ignore_errors=True)
         traces = len({r.get("trace_id") for r in runs})
         return Recovered(
             self.folder, archive=archive, runs=len(runs), traces=traces, incomplete=incomplete

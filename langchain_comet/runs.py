@@ -172,6 +172,9 @@ class RunTree:
         self.configure(writer, settings)
         # The experiment's session_* metrics; the session starts a new one with each experiment.
         self.summary = SessionSummary()
+        # Called before the user's own code (custom_metrics), which may take any time: what
+        # waits in memory goes to disk first (store.py's bound must not hang on it).
+        self.before_user_code: Callable[[], None] | None = None
         self._open: dict[UUID, _Run] = {}
         self._visualized = 0  # the seed's per-session index of visualized generations
         self._handlers: dict[str, Callable[[Event], None]] = {
@@ -584,6 +587,8 @@ class RunTree:
                     )
                     analysis["complexity"] = scores or {}
                 if self.settings.custom_metrics is not None:
+                    if self.before_user_code is not None:
+                        self.before_user_code()
                     custom = self.failures.attempt(
                         "custom_metrics",
                         metrics.custom_metrics,

@@ -68,6 +68,7 @@ class Session:
         self.exit_timeout = exit_timeout
         self.pid = os.getpid()
         self.tree = RunTree(sink, settings, failures)
+        self.tree.before_user_code = sink.sync_now
         self.closed = False
         # After flush_tracker(finish=True) the experiment is over; a later event opens the
         # next one rather than being logged into an experiment that no longer records.
@@ -112,6 +113,7 @@ class Session:
     def _switch_sink(self) -> None:
         self.sink = self._make_sink(self.settings)
         self.tree.configure(self.sink, self.tree_settings)
+        self.tree.before_user_code = self.sink.sync_now
         self.tree.summary = SessionSummary()  # a new experiment summarises its own runs
         self._sink_ended = False
         self._inherited = False

@@ -526,6 +526,10 @@ class CometSink:
         self.group_if_due()
         self._disk(self.store.sync)
 
+    def sync_now(self) -> None:
+        """What waits in memory to disk now."""
+        self._disk(self.store.sync, force=True)
+
     def group_if_due(self) -> None:
         now = self._clock()
         if now >= self._next_group:
@@ -657,13 +661,15 @@ class CometSink:
             self._failures.report("writing the offline archive", moved, background=True)
         self.archive_complete = ended and (written is None or is_whole_archive(written))
         if ended and not self.archive_complete:
+            kept = (
+                f"every record is kept in {self.store.path}: once there is space, write the "
+                f"archive with: langchain-comet recover {self.store.manifest.archive_directory}"
+                if self.store.durable
+                else f"the records waiting in {self.store.path} are kept there"
+            )
             self._failures.report(
                 "writing the offline archive",
-                CometMLError(
-                    f"{written} is not a whole archive (a full disk?); every record is kept in "
-                    f"{self.store.path}: once there is space, write the archive with: "
-                    f"langchain-comet recover {self.store.manifest.archive_directory}"
-                ),
+                CometMLError(f"{written} is not a whole archive (a full disk?); {kept}"),
                 background=True,
             )
         self.store.close(remove=self.archive_complete)

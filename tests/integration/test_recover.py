@@ -149,7 +149,11 @@ def test_recover_writes_every_trace_that_ended_2_s_before_a_kill_9(
     # A handler started in that directory says there is something to recover.
     with caplog.at_level(logging.WARNING, logger="langchain_comet"):
         newcomer = CometCallbackHandler(offline_directory=str(directory), online=False)
-    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    (warning,) = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name == "langchain_comet"
+    ]
     assert "1 session(s) of processes that ended without writing their archive" in warning
     assert f"langchain-comet recover {directory}" in warning
 
