@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib
 import os
 import signal
 import sys
@@ -27,7 +28,7 @@ import threading
 import time
 import weakref
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Closable(Protocol):
@@ -173,8 +174,7 @@ def _install_fork_hooks() -> None:
             return
         _fork_hooks_installed = True
     os.register_at_fork(after_in_child=_after_fork_in_child)
-    if "multiprocessing" in sys.modules:
-        _watch_multiprocessing()
+    _watch_process_pools()
 
 
 def _after_fork_in_child() -> None:
@@ -192,23 +192,27 @@ def _after_fork_in_child() -> None:
     for session in list(_SESSIONS):
         with contextlib.suppress(Exception):
             session.after_fork_in_child()
-    if "multiprocessing" in sys.modules:
-        _watch_multiprocessing()
+    _watch_process_pools()
 
 
-def _watch_multiprocessing() -> None:
-    """Close a multiprocessing child's sessions when it ends: it leaves with ``os._exit``
-    after running multiprocessing's finalizers, never the exit hooks.
+# Process-pool packages whose children leave with ``os._exit`` after their own finalizers:
+# the standard library's, and billiard (celery's prefork pool), which has the same API.
+_POOL_PACKAGES = ("multiprocessing", "billiard")
+
+
+def _watch_process_pools() -> None:
+    """Close a pool child's sessions when it ends: it leaves with ``os._exit`` after
+    running its package's finalizers, never the exit hooks.
 
     ``Process._bootstrap`` clears the finalizers a fork copied, then runs the functions
     registered with ``register_after_fork``: ours registers the finalizer there.
     """
-    import multiprocessing.util as mp_util
+    for package in _POOL_PACKAGES:
+        if package in sys.modules:
+            with contextlib.suppress(ImportError, AttributeError):
+                util = importlib.import_module(f"{package}.util")
+                util.register_after_fork(_ANCHOR, functools.partial(_in_pool_child, util))
 
-    mp_util.register_after_fork(_ANCHOR, _in_multiprocessing_child)
 
-
-def _in_multiprocessing_child(anchor: _Anchor) -> None:
-    import multiprocessing.util as mp_util
-
-    mp_util.Finalize(None, close_all, exitpriority=10)
+def _in_pool_child(util: Any, anchor: _Anchor) -> None:
+    util.Finalize(None, close_all, exitpriority=10)
