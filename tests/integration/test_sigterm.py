@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from langchain_comet.archive import Archive, ArchiveError
+from langchain_comet.cli import main
 
 pytestmark = [
     pytest.mark.integration,
@@ -43,7 +45,7 @@ while True:  # a service at work when it is told to stop
 
 
 def run_until_sigterm(
-    directory: Path, env: dict[str, str], before: str = "", after: str = ""
+    directory: Path, env: dict[str, str], before: str = "", after: str = "", wait: float = 0.0
 ) -> subprocess.CompletedProcess[str]:
     script = textwrap.dedent(APP).format(directory=str(directory), before=before, after=after)
     with subprocess.Popen(
@@ -55,6 +57,7 @@ def run_until_sigterm(
     ) as app:
         assert app.stdout is not None
         assert app.stdout.readline() == "ready\n", app.stderr.read() if app.stderr else ""
+        time.sleep(wait)
         app.send_signal(signal.SIGTERM)
         out, err = app.communicate(timeout=120)
     return subprocess.CompletedProcess(app.args, app.returncode, out, err)
@@ -92,8 +95,11 @@ def test_a_handler_the_application_sets_later_wins(tmp_path, guarded_env):
 
 def test_an_application_that_wants_no_handler_restores_the_default(tmp_path, guarded_env):
     result = run_until_sigterm(
-        tmp_path, guarded_env, after="signal.signal(signal.SIGTERM, signal.SIG_DFL)"
+        tmp_path, guarded_env, after="signal.signal(signal.SIGTERM, signal.SIG_DFL)", wait=2.0
     )
     assert result.returncode == -signal.SIGTERM
     with pytest.raises(ArchiveError):  # its choice: comet_ml's empty placeholder zip only
         Archive(tmp_path)
+    # ...and what the handler recorded up to a second before is on disk for recover.
+    assert main(["recover", str(tmp_path)]) == 0
+    assert len(traces(tmp_path)) >= 20
