@@ -24,6 +24,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
 from langchain_comet import assets
+from langchain_comet.experiment import ExperimentHandle, ExperimentSettings, start_experiment
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
@@ -31,12 +32,7 @@ from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
 from langchain_comet.session import Session
-from langchain_comet.sink import (
-    DEFAULT_MODEL_NAME,
-    CometSink,
-    ExperimentSettings,
-    create_experiment,
-)
+from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink
 from langchain_comet.visualize import STYLES as VISUALIZATION_STYLES
 from langchain_comet.visualize import Visualizer, resolve_pipeline
 
@@ -164,20 +160,28 @@ class CometCallbackHandler(BaseCallbackHandler):
         self._lock = threading.Lock()
         self._counters = [0] * len(COUNTERS)
         settings, failures = self._settings, self._failures
+        # Online, the experiment is created on the connect thread: never waited for here.
+        handle = (
+            ExperimentHandle.of(experiment)
+            if experiment is not None
+            else start_experiment(settings, failures)
+        )
         self._session = Session(
-            CometSink(
-                experiment if experiment is not None else create_experiment(settings, failures),
-                failures,
-            ),
+            CometSink(handle, failures),
             self._tree_settings(),
             failures,
-            new_sink=lambda: CometSink(create_experiment(settings, failures), failures),
+            new_sink=lambda: CometSink(start_experiment(settings, failures), failures),
         )
         weakref.finalize(self, self._session.close_soon).atexit = False
 
     @property
     def experiment(self) -> Any:
-        """The comet_ml experiment records go to now (a new one after ``reset``)."""
+        """The comet_ml experiment records go to now (a new one after ``reset``).
+
+        While an online experiment is still being created this waits for it: until the
+        connect deadline at most (``langchain_comet.experiment.CONNECT_DEADLINE``), after
+        which it is the offline fallback. Callbacks never wait for it.
+        """
         return self._session.sink.experiment
 
     # -- configuration ------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The only module that talks to comet_ml: which experiment, what is logged, when it ends.
+"""The only module that logs to comet_ml: what is logged, and when the experiment ends.
+
+(``experiment.py`` creates the experiments.)
 
 Records that are only needed at flush time (runs, session rows, action records) are
 spooled to files on disk, so a service that never flushes stays flat in memory.
@@ -8,16 +10,11 @@ All methods here run on the background worker, one at a time.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
-import os
 import shutil
-import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from io import FileIO
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,9 @@ from typing import Any
 import pandas as pd
 
 from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
-from langchain_comet.failures import Failures, describe
+from langchain_comet.experiment import ExperimentHandle, _NoExperiment, archive_path
+from langchain_comet.failures import Failures
+from langchain_comet.kept_calls import KeptCalls
 from langchain_comet.serialize import JSON, dumps
 
 logger = logging.getLogger("langchain_comet")
@@ -38,124 +37,6 @@ RUN_TREE = "langchain-runs.jsonl"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
 SPOOL_BUFFER = 1 << 20
-# Handlers may be created on several threads; comet_ml's global slot is one variable.
-_GLOBAL_EXPERIMENT_LOCK = threading.Lock()
-
-
-@dataclass(slots=True)
-class ExperimentSettings:
-    """Where and how the experiment is created; kept so ``reset`` can make the next one."""
-
-    task_type: str | None = "inference"
-    workspace: str | None = None
-    project_name: str | None = None
-    tags: Sequence[str] | None = None
-    name: str | None = None
-    online: bool | None = None
-    offline_directory: str | None = None
-
-
-def import_comet_ml() -> Any:
-    """comet_ml, imported on first use with its crash reporting off unless configured.
-
-    comet_ml decides at import time whether to send its own errors to a third-party
-    tracker; a tracer inside someone else's service should not, and offline it would only
-    retry against a closed network. An explicit ``COMET_ERROR_TRACKING_ENABLE`` wins.
-    """
-    if "comet_ml" not in sys.modules:
-        os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
-    import comet_ml
-
-    return comet_ml
-
-
-def choose_online(online: bool | None) -> tuple[bool, str]:
-    """SPEC §4: ``online=``, then ``COMET_START_ONLINE``, then a configured API key.
-
-    Returns the choice and the reason, which the INFO line states.
-    """
-    if online is not None:
-        return online, f"online={online} was passed"
-    config = import_comet_ml().config
-    cfg = config.get_config()
-    start_online = cfg.get_bool(None, "comet.start.online")
-    if start_online is not None:
-        return bool(start_online), "COMET_START_ONLINE is set"
-    if config.get_api_key(None, cfg):
-        return True, "a Comet API key is configured"
-    return False, "no Comet API key is configured"
-
-
-def create_experiment(settings: ExperimentSettings, failures: Failures) -> Any:
-    """A new comet_ml experiment, online or offline as configured; never asks for a key.
-
-    Never fails either (SPEC §5), unless ``raise_error``: a server that cannot be reached,
-    an offline directory that cannot be written or comet_ml itself failing falls back to
-    an offline archive (in the offline directory, else a temporary one) that keeps every
-    record for ``comet upload``, with one WARNING that names the cause and the archive.
-    """
-    comet_ml = import_comet_ml()
-    kwargs: dict[str, Any] = {
-        "workspace": settings.workspace,
-        "project_name": settings.project_name,
-    }
-    causes: list[str] = []
-    try:
-        online, reason = choose_online(settings.online)
-    except Exception as exc:
-        if failures.raise_error:
-            raise
-        causes.append(f"reading Comet's configuration: {describe(exc)}")
-        online, reason = False, "Comet's configuration could not be read"
-    attempts: list[tuple[str, Callable[[], Any]]] = [
-        ("offline", lambda: _offline_experiment(comet_ml, kwargs, settings.offline_directory)),
-        ("offline in a temporary directory", lambda: _temporary_experiment(comet_ml, kwargs)),
-    ]
-    if online:
-        attempts.insert(0, ("online", lambda: _online_experiment(comet_ml, kwargs)))
-    experiment: Any = _NoExperiment()
-    with _beside_other_experiments(comet_ml):
-        for what, make in attempts:
-            try:
-                experiment = make()
-                break
-            except Exception as exc:
-                if failures.raise_error:
-                    raise
-                causes.append(f"{what}: {describe(exc)}")
-    archive = archive_path(experiment)
-    if causes:
-        outcome = (
-            f"logging offline to {archive} instead; upload it later with: comet upload {archive}"
-            if archive is not None
-            else "nothing will be logged"
-        )
-        logger.warning(
-            "langchain-comet: could not create the Comet experiment as configured (%s); %s. "
-            "The application is not affected.",
-            "; ".join(causes),
-            outcome,
-        )
-    elif archive is not None:
-        logger.info(
-            "langchain-comet: logging offline (%s) to %s, written when the experiment ends; "
-            "upload it later with: comet upload %s",
-            reason,
-            archive,
-            archive,
-        )
-    comet = functools.partial(call_comet, failures, experiment)
-    if kwargs.get("log_env_details") is False:  # the local parts of the details, offline
-        comet("set_pip_packages")
-        comet("set_os_packages")
-    comet("log_other", "Created from", "langchain")
-    if settings.task_type:
-        comet("log_other", "task_type", settings.task_type)
-    if settings.tags:
-        comet("add_tags", list(settings.tags))
-    if settings.name:
-        comet("set_name", settings.name)
-    return experiment
 
 
 def call_comet(failures: Failures, experiment: Any, method: str, *args: Any, **kwargs: Any) -> bool:
@@ -169,121 +50,8 @@ def call_comet(failures: Failures, experiment: Any, method: str, *args: Any, **k
     return True
 
 
-# Seconds a Comet server has to accept the connection, and then to answer, before the
-# handler logs offline instead (its version endpoint answers in well under a second).
-SERVER_PROBE_TIMEOUT = 3.05
-
-
-def _online_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:
-    """An online Experiment, once the Comet server has answered.
-
-    Asked to go online with the server unreachable, comet_ml retries for ~30 s inside the
-    constructor and then returns an experiment that records nothing. A probe of the
-    server, with comet_ml's own HTTP session (proxies, certificates) but no retries,
-    finds out in a moment; an experiment comet_ml could not start counts as unreachable.
-    """
-    _probe_server(comet_ml)
-    experiment = comet_ml.Experiment(**kwargs)
-    if not getattr(experiment, "alive", True):
-        raise ConnectionError("comet_ml could not start the experiment online (see its log)")
-    return experiment
-
-
-def _probe_server(comet_ml: Any) -> None:
-    """Raise ``ConnectionError`` if the Comet server does not answer (any HTTP status does)."""
-    import requests
-
-    config = comet_ml.config
-    cfg = config.get_config()
-    config.get_api_key(None, cfg)  # an API key may name its own server
-    url = config.get_backend_address(cfg) + "isAlive/ver"
-    try:
-        from comet_ml.connection.http_session import get_http_session
-
-        session = get_http_session(
-            cfg, verify_tls=cfg.get_bool(None, "comet.internal.check_tls_certificate")
-        )
-    except (ImportError, AttributeError, TypeError):  # another comet_ml: plain requests
-        session = requests.Session()
-    with session:
-        try:
-            session.get(url, timeout=SERVER_PROBE_TIMEOUT)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ConnectionError(f"the Comet server at {url} cannot be reached: {exc}") from exc
-
-
 class CometMLError(RuntimeError):
     """A failure comet_ml reported on its experiment instead of raising it."""
-
-
-class _NoExperiment:
-    """Stands in when comet_ml could create no experiment at all (the warning said so):
-    every call does nothing, so the handler and the application carry on."""
-
-    id = None
-    offline_directory = None
-    alive = False
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return _ignore
-
-
-def _ignore(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-@contextlib.contextmanager
-def _beside_other_experiments(comet_ml: Any) -> Iterator[None]:
-    """Create an experiment without ending the one already running in this process.
-
-    comet_ml keeps one "global" experiment and ends it when a new one is created, and
-    whatever is logged to it afterwards is lost: a second handler, a ``reset``, or the
-    application's own experiment would silently end another's. Ours are created outside
-    that slot, which is left as it was, so every experiment lives until its owner ends it.
-    """
-    with _GLOBAL_EXPERIMENT_LOCK:
-        previous = comet_ml.config.get_global_experiment()
-        comet_ml.config.set_global_experiment(None)
-        try:
-            yield
-        finally:
-            comet_ml.config.set_global_experiment(previous)
-
-
-def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | None) -> Any:
-    """An OfflineExperiment that keeps off the network.
-
-    comet_ml's environment details probe cloud metadata addresses and resolve a host
-    name to learn the machine's IP; offline that is at best a delay and at worst traffic
-    the user did not expect. Unless ``COMET_AUTO_LOG_ENV_DETAILS`` / ``_ENV_HOST`` say
-    otherwise, those are off (``create_experiment`` logs the purely local parts).
-    """
-    cfg = comet_ml.config.get_config()
-    if directory is not None:
-        kwargs["offline_directory"] = directory
-    if cfg["comet.auto_log.env_details"] is None:
-        kwargs["log_env_details"] = False
-    if cfg["comet.auto_log.env_host"] is None:
-        kwargs["log_env_host"] = False
-    return comet_ml.OfflineExperiment(**kwargs)
-
-
-def _temporary_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:
-    """An OfflineExperiment in a new temporary directory, removed again if that fails too."""
-    directory = tempfile.mkdtemp(prefix="langchain-comet-archive-")
-    try:
-        return _offline_experiment(comet_ml, kwargs, directory)
-    except Exception:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-
-
-def archive_path(experiment: Any) -> Path | None:
-    """Where an offline experiment's archive is (or will be) written; ``None`` online."""
-    directory = getattr(experiment, "offline_directory", None)
-    if directory is None:
-        return None
-    return Path(directory, f"{experiment.id}.zip")
 
 
 def _not_json(value: Any) -> Any:
@@ -432,11 +200,24 @@ class CometSink:
     """
 
     def __init__(
-        self, experiment: Any, failures: Failures, budget: TokenBucket | None = None
+        self,
+        experiment: ExperimentHandle | Any,
+        failures: Failures,
+        budget: TokenBucket | None = None,
     ) -> None:
-        self.experiment = experiment
+        self.handle = (
+            experiment
+            if isinstance(experiment, ExperimentHandle)
+            else ExperimentHandle.of(experiment)
+        )
         self._failures = failures
         self._dir = Path(tempfile.mkdtemp(prefix="langchain-comet-"))
+        # Until the handle resolves (an online experiment being created), comet_ml calls
+        # are kept here in order; the worker replays them as soon as it has resolved.
+        self._experiment: Any = self.handle.experiment
+        self._kept: KeptCalls | None = None
+        if self._experiment is None:
+            self._kept = KeptCalls(self._dir, self._kept_on_disk_failed)
         self.runs = Spool(self._dir, RUN_TREE)
         self.rows = Spool(self._dir, "rows.jsonl")
         self.actions = Spool(self._dir, ACTION_RECORDS, array=True)
@@ -447,8 +228,73 @@ class CometSink:
         # Spooled files whose log_asset failed: (path, asset name, metadata), retried.
         self._unsent: list[tuple[Path, str, dict[str, JSON] | None]] = []
 
+    @property
+    def experiment(self) -> Any:
+        """The comet_ml experiment. While it is being created online this waits for it:
+        until the connect deadline at most, and the local offline fallback after it."""
+        experiment = self._experiment
+        if experiment is not None:
+            return experiment
+        try:
+            return self.handle.get(self.handle.wait_bound())
+        except TimeoutError:
+            return _NoExperiment()
+
     def _comet(self, method: str, *args: Any, **kwargs: Any) -> bool:
-        return call_comet(self._failures, self.experiment, method, *args, **kwargs)
+        """``experiment.<method>(...)`` now, or kept in order while the experiment is
+        being created (then it counts as done: the call is replayed when it exists)."""
+        kept = self._kept
+        if kept is not None and not self._replayed_if_ready():
+            kept.add(method, args, kwargs)
+            return True
+        return call_comet(self._failures, self._experiment, method, *args, **kwargs)
+
+    def _replayed_if_ready(self) -> bool:
+        """Whether the experiment exists; if it just came, the kept calls are replayed."""
+        if not self.handle.done():
+            return False
+        self._replay(self.handle.get())
+        return True
+
+    def _settle(self) -> None:
+        """Before a flush or the end: wait for the experiment (bounded by the connect
+        deadline and the local fallback) and replay what was kept for it."""
+        if self._kept is None:
+            return
+        try:
+            experiment = self.handle.get(self.handle.wait_bound())
+        except TimeoutError as exc:
+            kept = len(self._kept)
+            self._failures.report(
+                f"waiting for the Comet experiment ({kept} comet_ml calls kept for it are lost)",
+                exc,
+                background=True,
+            )
+            experiment = _NoExperiment()
+        self._replay(experiment)
+
+    def _replay(self, experiment: Any) -> None:
+        """Use ``experiment`` from now on, after the calls kept for it, in their order."""
+        kept, self._kept = self._kept, None
+        self._experiment = experiment
+        if kept is None:
+            return
+        try:
+            for method, args, kwargs in kept.drain():
+                call_comet(self._failures, experiment, method, *args, **kwargs)
+        except Exception as exc:  # the file of kept calls could not be read back
+            self._failures.report(
+                "replaying the comet_ml calls made while connecting", exc, background=True
+            )
+        finally:
+            kept.close()
+
+    def _kept_on_disk_failed(self, exc: OSError) -> None:
+        self._failures.report(
+            f"keeping comet_ml calls on disk in {self._dir} while connecting (kept in memory)",
+            exc,
+            background=True,
+        )
 
     def _disk(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, a write to the spool directory; a failure (a full disk) is reported
@@ -492,7 +338,10 @@ class CometSink:
         )
 
     def tick(self) -> None:
-        """Write what waited over budget: one grouped text sample, one point per metric."""
+        """Write what waited over budget: one grouped text sample, one point per metric
+        (and, once the experiment exists, what was kept while it was being created)."""
+        if self._kept is not None:
+            self._replayed_if_ready()
         if self._grouped:
             self._log_grouped_texts()
         for prefix, name, mean, step in self._aggregated.drain():
@@ -519,6 +368,7 @@ class CometSink:
         Each part is tried even if another fails; what could not be logged is kept and
         tried again at the next flush, so a passing fault loses nothing.
         """
+        self._settle()
         self.tick()
         self._report_comet_errors()
         if self.rows.count and self._log_table():
@@ -566,6 +416,7 @@ class CometSink:
 
     def end(self) -> None:
         """End the experiment (offline: write the archive) and remove the spool files."""
+        self._settle()
         planned = archive_path(self.experiment)
         self._comet("end")
         self._report_comet_errors()
@@ -586,6 +437,8 @@ class CometSink:
             self._failures.report("comet_ml's writer", CometMLError(message), background=True)
 
     def discard(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
         for spool in (self.rows, self.actions, self.runs):
             spool.drop()
         shutil.rmtree(self._dir, ignore_errors=True)

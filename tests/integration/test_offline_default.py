@@ -10,7 +10,7 @@ from langchain_core.language_models.fake import FakeListLLM
 
 from langchain_comet import CometCallbackHandler
 from langchain_comet.archive import Archive
-from langchain_comet.sink import choose_online
+from langchain_comet.experiment import choose_online
 
 
 def test_no_api_key_means_an_offline_archive_in_comet_offline_directory(
