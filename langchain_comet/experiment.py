@@ -105,7 +105,6 @@ class ExperimentHandle:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._experiment: Any = None
-        self._callbacks: list[Callable[[Any], None]] = []
 
     @classmethod
     def of(cls, experiment: Any) -> ExperimentHandle:
@@ -134,14 +133,6 @@ class ExperimentHandle:
         left = 0.0 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         return left + RESOLVE_GRACE
 
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        """Call ``fn(experiment)`` once resolved: now if it is, else on the resolving thread."""
-        with self._lock:
-            if not self._ready.is_set():
-                self._callbacks.append(fn)
-                return
-        _call_quietly(fn, self._experiment)
-
     def resolve(self, experiment: Any) -> bool:
         """Settle the handle on ``experiment``; whether this call did (only the first does)."""
         with self._lock:
@@ -149,17 +140,7 @@ class ExperimentHandle:
                 return False
             self._experiment = experiment
             self._ready.set()
-            callbacks, self._callbacks = self._callbacks, []
-        for fn in callbacks:
-            _call_quietly(fn, experiment)
         return True
-
-
-def _call_quietly(fn: Callable[[Any], None], experiment: Any) -> None:
-    try:
-        fn(experiment)
-    except Exception:  # a callback's failure must not stop the others, nor the resolver
-        logger.debug("langchain-comet: an experiment callback failed", exc_info=True)
 
 
 def start_experiment(settings: ExperimentSettings, failures: Failures) -> ExperimentHandle:
@@ -412,10 +393,12 @@ def _discard_unless(done: Future[Any], kept: Any) -> None:
     """End an online experiment that is not the one in use, quietly.
 
     One that came too late (after the deadline) or not alive holds nothing of ours: the
-    records went to the fallback. ``end()`` runs on the thread that finished it, never
-    the application's; it first disables comet_ml's exit hook for it, so the process's
-    exit does not wait for a sick server either. The global slot is not touched (comet_ml's
-    ``end`` leaves it alone, and the slot was given back when the constructor claimed it).
+    records went to the fallback. It is ended, not left to the process's exit: comet_ml
+    ends an experiment at exit only from the thread that created it (its exit hook is
+    "thread exclusive"), which this one was not. ``end()`` runs on the thread that
+    finished the constructor, never the application's, so a sick server costs the
+    application nothing here either. The global slot is not touched (comet_ml's ``end``
+    leaves it alone, and the slot was given back as soon as the constructor claimed it).
     """
     if done.cancelled() or done.exception() is not None:
         return

@@ -61,7 +61,7 @@ class Session:
         self._new_sink = new_sink
         self._sink_ended = False
         self._close_lock = threading.Lock()
-        _close_before_its_experiment(self)
+        _register_exit_hook(self)
         _close_on_sigterm(self)
 
     def _apply(self, event: Event) -> None:
@@ -85,7 +85,7 @@ class Session:
         self.tree.configure(self.sink, self.tree_settings)
         self.tree.summary = SessionSummary()  # a new experiment summarises its own runs
         self._sink_ended = False
-        _close_before_its_experiment(self)  # after the new experiment's own hook
+        _register_exit_hook(self)  # after the new experiment's own hook, so ours runs first
 
     def _worker_failed(self, exc: BaseException) -> None:
         self.failures.report("recording an event", exc, background=True)
@@ -214,25 +214,6 @@ def _close_at_exit(session: weakref.ref[Session]) -> None:
             continue
         thread.join(max(0.0, deadline - time.monotonic()))
     alive.close()
-
-
-def _close_before_its_experiment(session: Session) -> None:
-    """Register the exit hook now, and again once the sink's experiment exists.
-
-    comet_ml registers its own hook when it creates an experiment; an online one (or its
-    offline fallback) is created on the connect thread, after the session. Registering
-    again then keeps our final flush ahead of comet_ml ending that experiment.
-    """
-    _register_exit_hook(session)
-    if not session.sink.handle.done():
-        ref = weakref.ref(session)
-        session.sink.handle.add_done_callback(lambda _: _register_exit_hook_of(ref))
-
-
-def _register_exit_hook_of(ref: weakref.ref[Session]) -> None:
-    session = ref()
-    if session is not None and not session.closed:
-        _register_exit_hook(session)
 
 
 def _register_exit_hook(session: Session) -> None:

@@ -266,7 +266,8 @@ class CometSink:
         except TimeoutError as exc:
             kept = len(self._kept)
             self._failures.report(
-                f"waiting for the Comet experiment ({kept} comet_ml calls kept for it are lost)",
+                f"waiting for the Comet experiment ({kept} comet_ml calls kept for it, "
+                "and all later records, are lost)",
                 exc,
                 background=True,
             )

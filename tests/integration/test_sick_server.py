@@ -12,7 +12,6 @@ test reads the archive comet_ml wrote. The bounds are generous (the bug was 34 s
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -99,9 +98,8 @@ slowest = ask(handler, SETTINGS["traces"], start)
 calls_done = time.monotonic() - start
 experiment = handler.experiment  # waits until the outcome: online, or the fallback
 ready = time.monotonic() - start
-archive = None if experiment.offline_directory is None else os.path.join(
-    experiment.offline_directory, experiment.id + ".zip"
-)
+directory = getattr(experiment, "offline_directory", None)  # online: none
+archive = None if directory is None else os.path.join(directory, experiment.id + ".zip")
 if SETTINGS.get("flush", True):
     handler.flush_tracker(finish=True)
 report(
@@ -189,3 +187,145 @@ def texts_run_ids(archive: Archive) -> set[str]:
         if metadata.get("run_id"):
             ids.add(metadata["run_id"])
     return ids
+
+
+SEVERAL_HANDLERS = """
+start = time.monotonic()
+first = CometCallbackHandler(online=True, offline_directory=OUT)
+timings = {"first": time.monotonic() - start}
+began = time.monotonic()
+second = CometCallbackHandler(online=False, offline_directory=OUT)
+timings["second (offline)"] = time.monotonic() - began
+began = time.monotonic()
+third = CometCallbackHandler(online=True, offline_directory=OUT)
+timings["third (online)"] = time.monotonic() - began
+all_constructed = time.monotonic() - start
+handlers = (first, second, third)
+for handler in handlers:
+    ask(handler, 20, start)
+archives = []
+for handler in handlers:
+    experiment = handler.experiment
+    archives.append(os.path.join(experiment.offline_directory, experiment.id + ".zip"))
+    handler.flush_tracker(finish=True)
+report(
+    timings=timings, all_constructed=all_constructed, archives=archives, warnings=warnings(start)
+)
+"""
+
+
+def test_a_handler_constructed_while_another_is_connecting_is_not_delayed(
+    run_python, tmp_path: Path
+) -> None:
+    with SickServer("health-then-hangs") as server:
+        result = run_app(run_python, SEVERAL_HANDLERS, server, tmp_path)
+
+    print(f"\nconstruction while another handler connects: {result['timings']}")
+    assert all(seconds < CONSTRUCTION_BOUND for seconds in result["timings"].values())
+    first_warning, third_warning = result["warnings"]  # one per online handler
+    assert result["all_constructed"] < first_warning["after"]  # the first was still connecting
+    first, _, third = result["archives"]
+    assert f"comet upload {first}" in first_warning["message"]
+    assert f"comet upload {third}" in third_warning["message"]
+    for archive_file in result["archives"]:
+        assert roots(Archive(archive_file)) == list(range(20))
+
+
+EXIT_WHILE_CONNECTING = """
+start = time.monotonic()
+handler = CometCallbackHandler(online=True, offline_directory=OUT)
+ask(handler, 20, start)
+report(asked=time.monotonic() - start, wall=time.time())
+# the process ends here, without a flush, while the handler is still connecting
+"""
+
+
+def test_a_process_that_ends_while_connecting_keeps_its_traces_in_the_fallback(
+    run_python, tmp_path: Path
+) -> None:
+    import time
+
+    with SickServer("health-then-hangs") as server:
+        result = run_app(run_python, EXIT_WHILE_CONNECTING, server, tmp_path)
+        exit_took = time.time() - result["wall"]
+
+    print(f"\nexit while connecting: the process took {exit_took:.2f} s more to end")
+    assert result["asked"] < CONNECT_DEADLINE
+    (archive_file,) = tmp_path.glob("*.zip")
+    assert roots(Archive(archive_file)) == list(range(20))
+    assert exit_took < CONNECT_DEADLINE + 20  # the deadline, then the final flush
+
+
+# -- a server that works: the kept calls go online ----------------------------------------
+
+
+def uploaded_runs(server: SickServer) -> list[dict[str, Any]]:
+    """The run records comet_ml uploaded to ``server`` (``langchain-runs.jsonl`` assets)."""
+    records = []
+    for path, body in server.bodies:
+        if "fileName=langchain-runs.jsonl" not in path:
+            continue
+        content = body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]  # one multipart file
+        records += [json.loads(line) for line in content.decode().split("\n") if line.strip()]
+    return records
+
+
+@pytest.mark.parametrize("flush", [True, False], ids=["flush", "exit-without-flush"])
+def test_calls_made_while_connecting_reach_the_online_experiment(
+    flush: bool, run_python, tmp_path: Path
+) -> None:
+    with SickServer("works", delay=3.0) as server:
+        result = run_app(run_python, ONE_HANDLER, server, tmp_path, flush=flush, traces=50)
+        runs = uploaded_runs(server)
+
+    print(f"\nonline after {result['ready']:.2f} s; calls done at {result['calls_done']:.2f} s")
+    assert result["online"] and result["warnings"] == []
+    assert result["constructed"] < CONSTRUCTION_BOUND
+    assert result["slowest_call"] < CALL_BOUND
+    assert result["calls_done"] < result["ready"]  # every trace was made while connecting
+    assert sorted(r["inputs"]["i"] for r in runs if r["parent_run_id"] is None) == list(range(50))
+    assert list(tmp_path.glob("*.zip")) == []  # nothing went offline
+
+
+LATE_EXPERIMENT = """
+mine = comet_ml.OfflineExperiment(offline_directory=OUT, log_env_details=False, log_env_host=False)
+mine.log_parameter("mine", 1)  # the application's own experiment, in comet_ml's global slot
+start = time.monotonic()
+handler = CometCallbackHandler(online=True, offline_directory=OUT)
+constructed = time.monotonic() - start
+slowest = ask(handler, 50, start)
+experiment = handler.experiment  # the fallback, after the deadline
+for thread in threading.enumerate():  # comet_ml's constructor returns late, then is ended
+    if thread.name == "langchain-comet-connect-experiment":
+        thread.join(60)
+late = [o for o in gc.get_objects() if isinstance(o, comet_ml.Experiment)]
+report(
+    constructed=constructed, slowest_call=slowest, warnings=warnings(start),
+    late_ended=[e.ended for e in late], late_alive=[e.alive for e in late],
+    global_is_mine=comet_ml.get_global_experiment() is mine, mine_alive=mine.alive,
+    archive=os.path.join(experiment.offline_directory, experiment.id + ".zip"),
+    mine_archive=os.path.join(OUT, mine.id + ".zip"),
+)
+handler.flush_tracker(finish=True)
+mine.end()
+"""
+
+
+def test_an_online_experiment_ready_after_the_deadline_is_ended_and_holds_nothing(
+    run_python, tmp_path: Path
+) -> None:
+    with SickServer("works", delay=3.0) as server:
+        result = run_app(run_python, LATE_EXPERIMENT, server, tmp_path, deadline=1.0)
+        runs = uploaded_runs(server)
+        created_online = [p for _, _, p in server.requests if p.endswith("/logger/add/run")]
+
+    assert result["constructed"] < CONSTRUCTION_BOUND
+    assert result["slowest_call"] < CALL_BOUND
+    (warning,) = result["warnings"]
+    assert "had not created the experiment online after 1 s" in warning["message"]
+    assert created_online and runs == []  # created late, and given nothing
+    assert result["late_ended"] == [True] and result["late_alive"] == [False]
+    # The application's own experiment was neither ended nor pushed out of the slot.
+    assert result["global_is_mine"] and result["mine_alive"]
+    assert Archive(result["mine_archive"]).parameters()["mine"] == 1
+    assert roots(Archive(result["archive"])) == list(range(50))
