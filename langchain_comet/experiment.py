@@ -14,6 +14,7 @@ one) and one WARNING names the cause, the archive and the ``comet upload`` comma
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -46,6 +47,17 @@ SLOT_CLAIM_TIMEOUT = 5.0
 CONNECT_THREAD = "langchain-comet-connect"
 # Handlers may be created on several threads; comet_ml's global slot is one variable.
 _GLOBAL_EXPERIMENT_LOCK = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A process forked while a connect thread held the lock gets a free one: that
+    thread does not exist in the child, and would never release it there."""
+    global _GLOBAL_EXPERIMENT_LOCK
+    _GLOBAL_EXPERIMENT_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 @dataclass(slots=True)
@@ -98,19 +110,22 @@ class ExperimentHandle:
     Thread-safe: the connect thread resolves it, the worker and the application wait for
     it or ask whether it is ``done()``. ``deadline`` (``time.monotonic()``) is when the
     online attempt is given up for the offline fallback; ``None`` once resolved at birth.
+    ``setup`` names the experiment's methods that whoever logs to it calls first, on its
+    own thread: work too slow for the application's (the environment details).
     """
 
     def __init__(self, deadline: float | None = None) -> None:
         self.deadline = deadline
+        self.setup: tuple[str, ...] = ()
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._experiment: Any = None
 
     @classmethod
-    def of(cls, experiment: Any) -> ExperimentHandle:
+    def of(cls, experiment: Any, *, setup: Sequence[str] = ()) -> ExperimentHandle:
         """A handle on an experiment that already exists."""
         handle = cls()
-        handle.resolve(experiment)
+        handle.resolve(experiment, setup=setup)
         return handle
 
     def done(self) -> bool:
@@ -133,12 +148,13 @@ class ExperimentHandle:
         left = 0.0 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         return left + RESOLVE_GRACE
 
-    def resolve(self, experiment: Any) -> bool:
+    def resolve(self, experiment: Any, *, setup: Sequence[str] = ()) -> bool:
         """Settle the handle on ``experiment``; whether this call did (only the first does)."""
         with self._lock:
             if self._ready.is_set():
                 return False
             self._experiment = experiment
+            self.setup = tuple(setup)
             self._ready.set()
         return True
 
@@ -166,15 +182,21 @@ def start_experiment(settings: ExperimentSettings, failures: Failures) -> Experi
     if not online:
         experiment = _offline_with_fallback(comet_ml, settings, failures, causes, background=False)
         _announce(experiment, causes, reason)
-        _initialise(comet_ml, experiment, settings, failures)
-        return ExperimentHandle.of(experiment)
+        _initialise(experiment, settings, failures)
+        return ExperimentHandle.of(experiment, setup=_environment_setup(comet_ml, experiment))
     handle = ExperimentHandle(deadline=time.monotonic() + CONNECT_DEADLINE)
-    threading.Thread(
+    connect = threading.Thread(
         target=_connect,
         args=(handle, comet_ml, settings, failures),
         name=CONNECT_THREAD,
         daemon=True,
-    ).start()
+    )
+    try:
+        connect.start()
+    except RuntimeError as exc:  # no new threads now (the interpreter is shutting down)
+        experiment = _fall_back(comet_ml, settings, failures, exc)
+        _initialise(experiment, settings, failures)
+        handle.resolve(experiment, setup=_environment_setup(comet_ml, experiment))
     return handle
 
 
@@ -188,32 +210,56 @@ def _connect(
     """
     assert handle.deadline is not None
     experiment: Any = _NoExperiment()
-    construction: Future[Any] | None = None
+    setup: tuple[str, ...] = ()
+    constructions: list[Future[Any]] = []
     try:
         try:
-            _probe_server(comet_ml, handle.deadline)
-            construction = _construct_online(comet_ml, _kwargs(settings))
-            online = _within_deadline(construction, handle.deadline)
-            if not getattr(online, "alive", True):
-                raise ConnectionError(
-                    "comet_ml could not start the experiment online (see its log)"
-                )
-            experiment = online
+            experiment = _online_experiment(comet_ml, settings, handle.deadline, constructions)
         except Exception as exc:
-            if failures.raise_error:  # raised at the next callback or flush
-                failures.report("creating the Comet experiment online", exc, background=True)
-            causes = [f"online: {describe(exc)}"]
-            experiment = _offline_with_fallback(
-                comet_ml, settings, failures, causes, background=True
-            )
-            _announce(experiment, causes, "")
-        _initialise(comet_ml, experiment, settings, failures)
+            experiment = _fall_back(comet_ml, settings, failures, exc)
+        _initialise(experiment, settings, failures)
+        setup = _environment_setup(comet_ml, experiment)
     except BaseException:  # never leave the handle unresolved, whatever failed
         logger.debug("langchain-comet: creating the experiment failed", exc_info=True)
     finally:
-        handle.resolve(experiment)
-        if construction is not None:
-            construction.add_done_callback(lambda done: _discard_unless(done, experiment))
+        handle.resolve(experiment, setup=setup)
+        for construction in constructions:  # one that is not in use is ended when it returns
+            construction.add_done_callback(functools.partial(_discard_unless, kept=experiment))
+
+
+def _online_experiment(
+    comet_ml: Any,
+    settings: ExperimentSettings,
+    deadline: float,
+    constructions: list[Future[Any]],
+) -> Any:
+    """A live online experiment by ``deadline``, or an exception that says why not.
+
+    The constructor started is added to ``constructions`` (it may return later).
+    """
+    cfg = comet_ml.config.get_config()
+    if not comet_ml.config.get_api_key(None, cfg):
+        raise ValueError("no Comet API key is configured (COMET_API_KEY or comet_ml's config)")
+    _probe_server(comet_ml, deadline)
+    construction = _construct_online(comet_ml, _kwargs(settings))
+    constructions.append(construction)
+    experiment = _within_deadline(construction, deadline)
+    if not getattr(experiment, "alive", True):
+        raise ConnectionError("comet_ml could not start the experiment online (see its log)")
+    return experiment
+
+
+def _fall_back(
+    comet_ml: Any, settings: ExperimentSettings, failures: Failures, exc: Exception
+) -> Any:
+    """The offline fallback for an online experiment that failed with ``exc``, announced
+    in one WARNING; with ``raise_error`` the failure is raised at the next callback."""
+    if failures.raise_error:
+        failures.report("creating the Comet experiment online", exc, background=True)
+    causes = [f"online: {describe(exc)}"]
+    experiment = _offline_with_fallback(comet_ml, settings, failures, causes, background=True)
+    _announce(experiment, causes, "")
+    return experiment
 
 
 def _within_deadline(construction: Future[Any], deadline: float) -> Any:
@@ -284,9 +330,7 @@ def _announce(experiment: Any, causes: list[str], reason: str) -> None:
         )
 
 
-def _initialise(
-    comet_ml: Any, experiment: Any, settings: ExperimentSettings, failures: Failures
-) -> None:
+def _initialise(experiment: Any, settings: ExperimentSettings, failures: Failures) -> None:
     """The seed's first calls: origin, task type, tags, name (before anything else)."""
 
     def comet(method: str, *args: Any) -> None:
@@ -295,11 +339,6 @@ def _initialise(
         except Exception as exc:
             failures.report(f"comet_ml Experiment.{method}", exc, background=True)
 
-    offline = getattr(experiment, "offline_directory", None) is not None
-    if offline and comet_ml.config.get_config()["comet.auto_log.env_details"] is None:
-        # the local parts of the environment details, which _offline_experiment turned off
-        comet("set_pip_packages")
-        comet("set_os_packages")
     comet("log_other", "Created from", "langchain")
     if settings.task_type:
         comet("log_other", "task_type", settings.task_type)
@@ -307,6 +346,17 @@ def _initialise(
         comet("add_tags", list(settings.tags))
     if settings.name:
         comet("set_name", settings.name)
+
+
+def _environment_setup(comet_ml: Any, experiment: Any) -> tuple[str, ...]:
+    """The local parts of the environment details, which ``_offline_experiment`` turned
+    off with the rest: logged by the sink on the worker, as the first calls. The pip
+    package list costs 0.3-0.7 s the first time in a process, the application's time if
+    it were logged here."""
+    offline = getattr(experiment, "offline_directory", None) is not None
+    if offline and comet_ml.config.get_config()["comet.auto_log.env_details"] is None:
+        return ("set_pip_packages", "set_os_packages")
+    return ()
 
 
 def _probe_server(comet_ml: Any, deadline: float) -> None:
@@ -389,7 +439,7 @@ def _construct_online(comet_ml: Any, kwargs: dict[str, Any]) -> Future[Any]:
     return future
 
 
-def _discard_unless(done: Future[Any], kept: Any) -> None:
+def _discard_unless(done: Future[Any], *, kept: Any) -> None:
     """End an online experiment that is not the one in use, quietly.
 
     One that came too late (after the deadline) or not alive holds nothing of ours: the
@@ -452,7 +502,7 @@ def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | 
     comet_ml's environment details probe cloud metadata addresses and resolve a host
     name to learn the machine's IP; offline that is at best a delay and at worst traffic
     the user did not expect. Unless ``COMET_AUTO_LOG_ENV_DETAILS`` / ``_ENV_HOST`` say
-    otherwise, those are off (``_initialise`` logs the purely local parts).
+    otherwise, those are off (``_environment_setup`` has the purely local parts logged).
     """
     cfg = comet_ml.config.get_config()
     kwargs = dict(kwargs)

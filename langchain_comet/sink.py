@@ -212,12 +212,11 @@ class CometSink:
         )
         self._failures = failures
         self._dir = Path(tempfile.mkdtemp(prefix="langchain-comet-"))
-        # Until the handle resolves (an online experiment being created), comet_ml calls
-        # are kept here in order; the worker replays them as soon as it has resolved.
-        self._experiment: Any = self.handle.experiment
-        self._kept: KeptCalls | None = None
-        if self._experiment is None:
-            self._kept = KeptCalls(self._dir, self._kept_on_disk_failed)
+        # Until the worker has taken up the experiment (an online one may still be being
+        # created), comet_ml calls are kept here in order (a file is only made if needed);
+        # it then makes the handle's setup calls and replays these, in order.
+        self._experiment: Any = None
+        self._kept: KeptCalls | None = KeptCalls(self._dir, self._kept_on_disk_failed)
         self.runs = Spool(self._dir, RUN_TREE)
         self.rows = Spool(self._dir, "rows.jsonl")
         self.actions = Spool(self._dir, ACTION_RECORDS, array=True)
@@ -280,6 +279,8 @@ class CometSink:
         self._experiment = experiment
         if kept is None:
             return
+        for method in self.handle.setup:
+            call_comet(self._failures, experiment, method)
         try:
             for method, args, kwargs in kept.drain():
                 call_comet(self._failures, experiment, method, *args, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -69,3 +71,38 @@ def test_the_wait_bound_is_the_time_to_the_deadline_plus_the_local_fallback() ->
 def test_the_deadline_is_a_documented_module_constant() -> None:
     assert experiment_module.CONNECT_DEADLINE == 10.0
     assert experiment_module.CONNECT_THREAD == "langchain-comet-connect"
+
+
+def test_a_child_forked_while_a_connect_thread_holds_the_lock_can_take_it() -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def connect_thread() -> None:
+        with experiment_module._GLOBAL_EXPERIMENT_LOCK:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=connect_thread)
+    thread.start()
+    try:
+        assert held.wait(30)
+        pid = os.fork()
+        if pid == 0:  # the child: that thread is gone, its lock must not be
+            took = experiment_module._GLOBAL_EXPERIMENT_LOCK.acquire(timeout=5)
+            os._exit(0 if took else 1)
+        assert exit_code(pid, within=60) == 0
+    finally:
+        release.set()
+        thread.join(30)
+
+
+def exit_code(pid: int, within: float) -> int:
+    """The exit code of child ``pid``, killed if it has not ended ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"child {pid} did not end within {within} s")
