@@ -84,8 +84,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _recover(args: argparse.Namespace) -> int:
     """Write the archives of sessions whose process ended without writing them."""
+    from langchain_comet.experiment import ExperimentSettings, default_offline_directory
     from langchain_comet.recover import recover
-    from langchain_comet.sink import ExperimentSettings, default_offline_directory
 
     directory = (
         Path(args.directory)

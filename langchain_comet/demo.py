@@ -34,8 +34,8 @@ from langchain_core.runnables import (
 from langchain_core.tools import tool
 
 from langchain_comet import visualize
+from langchain_comet.experiment import archive_path
 from langchain_comet.handler import CometCallbackHandler
-from langchain_comet.sink import archive_path
 
 logger = logging.getLogger("langchain_comet.demo")
 

@@ -26,6 +26,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
 from langchain_comet import assets, lifecycle
+from langchain_comet.experiment import ExperimentHandle, ExperimentSettings, start_experiment
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
@@ -33,13 +34,7 @@ from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
 from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session
-from langchain_comet.sink import (
-    DEFAULT_MODEL_NAME,
-    CometSink,
-    ExperimentSettings,
-    create_experiment,
-    open_store,
-)
+from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink, open_store
 from langchain_comet.store import orphaned_sessions
 from langchain_comet.visualize import STYLES as VISUALIZATION_STYLES
 from langchain_comet.visualize import Visualizer, resolve_pipeline
@@ -172,10 +167,11 @@ class CometCallbackHandler(BaseCallbackHandler):
         self._counters = [0] * len(COUNTERS)
         failures = self._failures
         make_sink = functools.partial(_new_sink, failures)
+        # Online, the experiment is created on the connect thread: never waited for here.
         sink = (
             make_sink(settings)
             if experiment is None
-            else CometSink(experiment, failures, open_store(experiment, settings, failures))
+            else _new_sink(failures, settings, ExperimentHandle.of(experiment))
         )
         _warn_of_orphans(sink)
         self._session = Session(
@@ -199,7 +195,12 @@ class CometCallbackHandler(BaseCallbackHandler):
 
     @property
     def experiment(self) -> Any:
-        """The comet_ml experiment records go to now (a new one after ``reset``)."""
+        """The comet_ml experiment records go to now (a new one after ``reset``).
+
+        While an online experiment is still being created this waits for it: until the
+        connect deadline at most (``langchain_comet.experiment.CONNECT_DEADLINE``), after
+        which it is the offline fallback. Callbacks never wait for it.
+        """
         return self._session.sink.experiment
 
     # -- configuration ------------------------------------------------------------------
@@ -708,10 +709,14 @@ def _check_timeout(name: str, value: Any) -> None:
         )
 
 
-def _new_sink(failures: Failures, settings: ExperimentSettings) -> CometSink:
-    """A new experiment as ``settings`` say, with its session folder."""
-    experiment = create_experiment(settings, failures)
-    return CometSink(experiment, failures, open_store(experiment, settings, failures))
+def _new_sink(
+    failures: Failures, settings: ExperimentSettings, handle: ExperimentHandle | None = None
+) -> CometSink:
+    """A new experiment as ``settings`` say (created online on the connect thread), with
+    its session folder."""
+    if handle is None:
+        handle = start_experiment(settings, failures)
+    return CometSink(handle, failures, open_store(handle, settings, failures))
 
 
 def _warn_of_orphans(sink: CometSink) -> None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from langchain_comet.experiment import archive_path, recovery_experiment
 from langchain_comet.failures import Failures
 from langchain_comet.runs import LLM_RUN_TYPES
 from langchain_comet.session_summary import SessionSummary
@@ -40,9 +41,7 @@ from langchain_comet.sink import (
     TEXT,
     VISUALIZATION,
     CometSink,
-    archive_path,
     is_whole_archive,
-    recovery_experiment,
 )
 from langchain_comet.store import (
     JOURNAL,

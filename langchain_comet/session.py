@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_comet import lifecycle
+from langchain_comet.experiment import ExperimentSettings
 from langchain_comet.failures import Failures
 from langchain_comet.runs import Event, RunTree, TreeSettings
 from langchain_comet.serialize import JSON
 from langchain_comet.session_summary import SessionSummary
-from langchain_comet.sink import CometSink, ExperimentSettings
+from langchain_comet.sink import CometSink
 from langchain_comet.worker import Worker
 
 logger = logging.getLogger("langchain_comet")
@@ -99,10 +100,11 @@ class Session:
             inherited = self._inherited
             self._switch_sink()
             if not inherited:
+                experiment = self.sink.handle.experiment  # None while it is being created
                 logger.warning(
                     "langchain-comet: an event arrived after flush_tracker(finish=True); "
                     "it and later events are logged to a new experiment (%s)",
-                    self.sink.experiment.id,
+                    getattr(experiment, "id", None) or "being created online",
                 )
         self.tree.apply(event)
 

@@ -1,25 +1,21 @@
-"""The only module that talks to comet_ml: which experiment, what is logged, when it ends.
+"""The only module that logs to comet_ml: what is logged, when the experiment ends, and
+the records kept on disk meanwhile. (``experiment.py`` creates the experiments.)
 
-Records that are only needed at flush time (runs, session rows, action records) are
-spooled to files on disk, so a service that never flushes stays flat in memory.
-All methods here run on the background worker, one at a time.
+Every record also goes to the session folder in the offline directory (``store.py``):
+the run tree, session rows and action records are spooled there until a flush logs
+them, everything else is journaled there as it is logged, so a hard kill leaves what
+``langchain-comet recover`` needs. All methods here run on the background worker, one
+at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-import os
-import shutil
-import sys
-import tempfile
-import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,9 +24,17 @@ from typing import Any, cast
 import pandas as pd
 
 from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
-from langchain_comet.failures import Failures, describe
+from langchain_comet.experiment import (
+    ExperimentHandle,
+    ExperimentSettings,
+    _NoExperiment,
+    archive_path,
+    default_offline_directory,
+)
+from langchain_comet.failures import Failures
+from langchain_comet.kept_calls import KeptCalls
 from langchain_comet.serialize import JSON, dumps
-from langchain_comet.store import SessionStore, Spool, new_manifest, sessions_root
+from langchain_comet.store import Manifest, SessionStore, Spool, new_manifest, sessions_root
 
 logger = logging.getLogger("langchain_comet")
 
@@ -39,128 +43,6 @@ ACTION_RECORDS = "langchain-action_records.json"
 RUN_TREE = "langchain-runs.jsonl"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
-# Handlers may be created on several threads; comet_ml's global slot is one variable.
-_GLOBAL_EXPERIMENT_LOCK = threading.Lock()
-
-
-@dataclass(slots=True)
-class ExperimentSettings:
-    """Where and how the experiment is created; kept so ``reset`` can make the next one."""
-
-    task_type: str | None = "inference"
-    workspace: str | None = None
-    project_name: str | None = None
-    tags: Sequence[str] | None = None
-    name: str | None = None
-    online: bool | None = None
-    offline_directory: str | None = None
-    # More ``log_other`` values: which service and process the experiment belongs to.
-    others: dict[str, str] = field(default_factory=dict)
-
-
-def import_comet_ml() -> Any:
-    """comet_ml, imported on first use with its crash reporting off unless configured.
-
-    comet_ml decides at import time whether to send its own errors to a third-party
-    tracker; a tracer inside someone else's service should not, and offline it would only
-    retry against a closed network. An explicit ``COMET_ERROR_TRACKING_ENABLE`` wins.
-    """
-    if "comet_ml" not in sys.modules:
-        os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
-    import comet_ml
-
-    return comet_ml
-
-
-def choose_online(online: bool | None) -> tuple[bool, str]:
-    """SPEC §4: ``online=``, then ``COMET_START_ONLINE``, then a configured API key.
-
-    Returns the choice and the reason, which the INFO line states.
-    """
-    if online is not None:
-        return online, f"online={online} was passed"
-    config = import_comet_ml().config
-    cfg = config.get_config()
-    start_online = cfg.get_bool(None, "comet.start.online")
-    if start_online is not None:
-        return bool(start_online), "COMET_START_ONLINE is set"
-    if config.get_api_key(None, cfg):
-        return True, "a Comet API key is configured"
-    return False, "no Comet API key is configured"
-
-
-def create_experiment(settings: ExperimentSettings, failures: Failures) -> Any:
-    """A new comet_ml experiment, online or offline as configured; never asks for a key.
-
-    Never fails either (SPEC §5), unless ``raise_error``: a server that cannot be reached,
-    an offline directory that cannot be written or comet_ml itself failing falls back to
-    an offline archive (in the offline directory, else a temporary one) that keeps every
-    record for ``comet upload``, with one WARNING that names the cause and the archive.
-    """
-    comet_ml = import_comet_ml()
-    kwargs: dict[str, Any] = {
-        "workspace": settings.workspace,
-        "project_name": settings.project_name,
-    }
-    causes: list[str] = []
-    try:
-        online, reason = choose_online(settings.online)
-    except Exception as exc:
-        if failures.raise_error:
-            raise
-        causes.append(f"reading Comet's configuration: {describe(exc)}")
-        online, reason = False, "Comet's configuration could not be read"
-    attempts: list[tuple[str, Callable[[], Any]]] = [
-        ("offline", lambda: _offline_experiment(comet_ml, kwargs, settings.offline_directory)),
-        ("offline in a temporary directory", lambda: _temporary_experiment(comet_ml, kwargs)),
-    ]
-    if online:
-        attempts.insert(0, ("online", lambda: _online_experiment(comet_ml, kwargs)))
-    experiment: Any = _NoExperiment()
-    with _beside_other_experiments(comet_ml):
-        for what, make in attempts:
-            try:
-                experiment = make()
-                break
-            except Exception as exc:
-                if failures.raise_error:
-                    raise
-                causes.append(f"{what}: {describe(exc)}")
-    archive = archive_path(experiment)
-    if causes:
-        outcome = (
-            f"logging offline to {archive} instead; upload it later with: comet upload {archive}"
-            if archive is not None
-            else "nothing will be logged"
-        )
-        logger.warning(
-            "langchain-comet: could not create the Comet experiment as configured (%s); %s. "
-            "The application is not affected.",
-            "; ".join(causes),
-            outcome,
-        )
-    elif archive is not None:
-        logger.info(
-            "langchain-comet: logging offline (%s) to %s, written when the experiment ends; "
-            "upload it later with: comet upload %s",
-            reason,
-            archive,
-            archive,
-        )
-    comet = functools.partial(call_comet, failures, experiment)
-    if kwargs.get("log_env_details") is False:  # the local parts of the details, offline
-        comet("set_pip_packages")
-        comet("set_os_packages")
-    comet("log_other", "Created from", "langchain")
-    if settings.task_type:
-        comet("log_other", "task_type", settings.task_type)
-    if settings.tags:
-        comet("add_tags", list(settings.tags))
-    if settings.name:
-        comet("set_name", settings.name)
-    for key, value in settings.others.items():
-        comet("log_other", key, value)
-    return experiment
 
 
 def call_comet(failures: Failures, experiment: Any, method: str, *args: Any, **kwargs: Any) -> bool:
@@ -174,156 +56,8 @@ def call_comet(failures: Failures, experiment: Any, method: str, *args: Any, **k
     return True
 
 
-# Seconds a Comet server has to accept the connection, and then to answer, before the
-# handler logs offline instead (its version endpoint answers in well under a second).
-SERVER_PROBE_TIMEOUT = 3.05
-
-
-def _online_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:
-    """An online Experiment, once the Comet server has answered.
-
-    Asked to go online with the server unreachable, comet_ml retries for ~30 s inside the
-    constructor and then returns an experiment that records nothing. A probe of the
-    server, with comet_ml's own HTTP session (proxies, certificates) but no retries,
-    finds out in a moment; an experiment comet_ml could not start counts as unreachable.
-    """
-    _probe_server(comet_ml)
-    experiment = comet_ml.Experiment(**kwargs)
-    if not getattr(experiment, "alive", True):
-        raise ConnectionError("comet_ml could not start the experiment online (see its log)")
-    return experiment
-
-
-def _probe_server(comet_ml: Any) -> None:
-    """Raise ``ConnectionError`` if the Comet server does not answer (any HTTP status does)."""
-    import requests
-
-    config = comet_ml.config
-    cfg = config.get_config()
-    config.get_api_key(None, cfg)  # an API key may name its own server
-    url = config.get_backend_address(cfg) + "isAlive/ver"
-    try:
-        from comet_ml.connection.http_session import get_http_session
-
-        session = get_http_session(
-            cfg, verify_tls=cfg.get_bool(None, "comet.internal.check_tls_certificate")
-        )
-    except (ImportError, AttributeError, TypeError):  # another comet_ml: plain requests
-        session = requests.Session()
-    with session:
-        try:
-            session.get(url, timeout=SERVER_PROBE_TIMEOUT)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ConnectionError(f"the Comet server at {url} cannot be reached: {exc}") from exc
-
-
 class CometMLError(RuntimeError):
     """A failure comet_ml reported on its experiment instead of raising it."""
-
-
-class _NoExperiment:
-    """Stands in when comet_ml could create no experiment at all (the warning said so):
-    every call does nothing, so the handler and the application carry on."""
-
-    id = None
-    offline_directory = None
-    alive = False
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return _ignore
-
-
-def _ignore(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-@contextlib.contextmanager
-def _beside_other_experiments(comet_ml: Any) -> Iterator[None]:
-    """Create an experiment without ending the one already running in this process.
-
-    comet_ml keeps one "global" experiment and ends it when a new one is created, and
-    whatever is logged to it afterwards is lost: a second handler, a ``reset``, or the
-    application's own experiment would silently end another's. Ours are created outside
-    that slot, which is left as it was, so every experiment lives until its owner ends it.
-    """
-    with _GLOBAL_EXPERIMENT_LOCK:
-        previous = comet_ml.config.get_global_experiment()
-        comet_ml.config.set_global_experiment(None)
-        try:
-            yield
-        finally:
-            comet_ml.config.set_global_experiment(previous)
-
-
-def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | None) -> Any:
-    """An OfflineExperiment that keeps off the network.
-
-    comet_ml's environment details probe cloud metadata addresses and resolve a host
-    name to learn the machine's IP; offline that is at best a delay and at worst traffic
-    the user did not expect. Unless ``COMET_AUTO_LOG_ENV_DETAILS`` / ``_ENV_HOST`` say
-    otherwise, those are off (``create_experiment`` logs the purely local parts).
-    """
-    cfg = comet_ml.config.get_config()
-    if directory is not None:
-        kwargs["offline_directory"] = directory
-    if cfg["comet.auto_log.env_details"] is None:
-        kwargs["log_env_details"] = False
-    if cfg["comet.auto_log.env_host"] is None:
-        kwargs["log_env_host"] = False
-    return comet_ml.OfflineExperiment(**kwargs)
-
-
-def _temporary_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:
-    """An OfflineExperiment in a new temporary directory, removed again if that fails too."""
-    directory = tempfile.mkdtemp(prefix="langchain-comet-archive-")
-    try:
-        return _offline_experiment(comet_ml, kwargs, directory)
-    except Exception:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-
-
-def recovery_experiment(
-    directory: Path,
-    *,
-    experiment_key: str | None,
-    project_name: str | None,
-    workspace: str | None,
-) -> Any:
-    """The ``OfflineExperiment`` a dead session is replayed into (``recover``): in its
-    archive directory, under its own experiment id when it was offline (so the archive is
-    the one its INFO line announced), recording nothing of the recovering process itself."""
-    comet_ml = import_comet_ml()
-    kwargs: dict[str, Any] = {
-        "project_name": project_name,
-        "workspace": workspace,
-        "experiment_key": experiment_key,
-        "log_code": False,
-        "log_graph": False,
-        "auto_param_logging": False,
-        "auto_metric_logging": False,
-        "parse_args": False,
-        "auto_output_logging": None,
-        "log_env_details": False,
-        "log_env_gpu": False,
-        "log_env_cpu": False,
-        "log_env_network": False,
-        "log_env_disk": False,
-        "log_env_host": False,
-        "log_git_metadata": False,
-        "log_git_patch": False,
-        "display_summary_level": 0,
-    }
-    with _beside_other_experiments(comet_ml):
-        return comet_ml.OfflineExperiment(offline_directory=str(directory), **kwargs)
-
-
-def archive_path(experiment: Any) -> Path | None:
-    """Where an offline experiment's archive is (or will be) written; ``None`` online."""
-    directory = getattr(experiment, "offline_directory", None)
-    if directory is None:
-        return None
-    return Path(directory, f"{experiment.id}.zip")
 
 
 # Journal record kinds (``journal.jsonl``): everything the sink is given that is not spooled.
@@ -343,45 +77,37 @@ OPEN_RUNS_SPOOL = "open-runs.jsonl"
 GROUP_INTERVAL = 1.0
 
 
-def default_offline_directory(settings: ExperimentSettings) -> Path:
-    """Where offline archives go when nothing else says: ``offline_directory``, then
-    ``COMET_OFFLINE_DIRECTORY``, then comet_ml's default ``.cometml-runs``."""
-    if settings.offline_directory is not None:
-        return Path(settings.offline_directory)
-    try:
-        configured = import_comet_ml().config.get_config().get_comet_offline_directory()
-    except Exception:  # another comet_ml, or a broken configuration: its default
-        configured = None
-    return Path(configured or ".cometml-runs").absolute()
-
-
-def open_store(experiment: Any, settings: ExperimentSettings, failures: Failures) -> SessionStore:
-    """The session folder for ``experiment``: in its archive's directory (offline), else
-    in the offline directory, so ``recover`` can make an archive of what a hard kill cut.
+def open_store(
+    experiment: ExperimentHandle | Any, settings: ExperimentSettings, failures: Failures
+) -> SessionStore:
+    """The session folder for an experiment: in its archive's directory (offline), else in
+    the offline directory (online, or still being created), so ``recover`` can make an
+    archive of what a hard kill cut.
 
     A directory that cannot hold it gets a temporary folder instead, with one WARNING:
     records still wait on disk, but would not survive a hard kill.
     """
-    archive = archive_path(experiment)
+    if isinstance(experiment, ExperimentHandle):
+        experiment = experiment.experiment  # None while an online one is being created
     nowhere = isinstance(experiment, _NoExperiment)
-    online = archive is None and not nowhere
-    directory = archive.parent if archive is not None else default_offline_directory(settings)
-    tmpdir = getattr(experiment, "tmpdir", None) if archive is not None else None
     manifest = new_manifest(
-        experiment_id=_text_or_none(getattr(experiment, "id", None)),
-        online=online,
-        archive_directory=directory,
+        experiment_id=None,
+        online=True,
+        archive_directory=default_offline_directory(settings),
         project_name=settings.project_name,
         workspace=settings.workspace,
         tags=list(settings.tags) if settings.tags else None,
         name=settings.name,
         others={"Created from": "langchain", **settings.others},
-        comet_tmpdir=_text_or_none(tmpdir),
+        comet_tmpdir=None,
     )
     if settings.task_type:
         manifest.others["task_type"] = settings.task_type
+    if experiment is not None:
+        _describe_experiment(manifest, experiment)
     if nowhere:  # nothing can be logged: the records only wait for nothing, briefly
         return SessionStore.temporary(manifest, journaled=False)
+    directory = Path(manifest.archive_directory)
     try:
         return SessionStore.create(manifest)
     except OSError as exc:
@@ -393,6 +119,17 @@ def open_store(experiment: Any, settings: ExperimentSettings, failures: Failures
             exc,
         )
         return SessionStore.temporary(manifest)
+
+
+def _describe_experiment(manifest: Manifest, experiment: Any) -> None:
+    """What the manifest says of the experiment once it exists: its id, where its archive
+    goes, and comet_ml's temporary directory (which ``recover`` tidies up)."""
+    archive = archive_path(experiment)
+    manifest.experiment_id = _text_or_none(getattr(experiment, "id", None))
+    manifest.online = archive is None and not isinstance(experiment, _NoExperiment)
+    if archive is not None:
+        manifest.archive_directory = str(archive.parent)
+        manifest.comet_tmpdir = _text_or_none(getattr(experiment, "tmpdir", None))
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -415,17 +152,26 @@ class CometSink:
 
     def __init__(
         self,
-        experiment: Any,
+        experiment: ExperimentHandle | Any,
         failures: Failures,
         store: SessionStore,
         budget: TokenBucket | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.experiment = experiment
+        self.handle = (
+            experiment
+            if isinstance(experiment, ExperimentHandle)
+            else ExperimentHandle.of(experiment)
+        )
         self._failures = failures
         self.store = store
         store.report = functools.partial(failures.report, background=True)
+        # Until the worker has taken up the experiment (an online one may still be being
+        # created), comet_ml calls are kept here in order (a file is only made if needed);
+        # it then makes the handle's setup calls and replays these, in order.
+        self._experiment: Any = None
+        self._kept: KeptCalls | None = KeptCalls(store.path, self._kept_on_disk_failed)
         self.runs = store.spool(RUN_TREE)
         self.rows = store.spool(ROWS_SPOOL)
         self.actions = store.spool(ACTION_RECORDS, array=True)
@@ -440,8 +186,80 @@ class CometSink:
         self._unsent: list[tuple[Path, str, dict[str, JSON] | None]] = []
         self.archive_complete: bool | None = None  # once ended: was the archive written whole
 
+    @property
+    def experiment(self) -> Any:
+        """The comet_ml experiment. While it is being created online this waits for it:
+        until the connect deadline at most, and the local offline fallback after it."""
+        experiment = self._experiment
+        if experiment is not None:
+            return experiment
+        try:
+            return self.handle.get(self.handle.wait_bound())
+        except TimeoutError:
+            return _NoExperiment()
+
     def _comet(self, method: str, *args: Any, **kwargs: Any) -> bool:
-        return call_comet(self._failures, self.experiment, method, *args, **kwargs)
+        """``experiment.<method>(...)`` now, or kept in order while the experiment is
+        being created (then it counts as done: the call is replayed when it exists)."""
+        kept = self._kept
+        if kept is not None and not self._replayed_if_ready():
+            kept.add(method, args, kwargs)
+            return True
+        return call_comet(self._failures, self._experiment, method, *args, **kwargs)
+
+    def _replayed_if_ready(self) -> bool:
+        """Whether the experiment exists; if it just came, the kept calls are replayed."""
+        if not self.handle.done():
+            return False
+        self._replay(self.handle.get())
+        return True
+
+    def _settle(self) -> None:
+        """Before a flush or the end: wait for the experiment (bounded by the connect
+        deadline and the local fallback) and replay what was kept for it."""
+        if self._kept is None:
+            return
+        try:
+            experiment = self.handle.get(self.handle.wait_bound())
+        except TimeoutError as exc:
+            kept = len(self._kept)
+            self._failures.report(
+                f"waiting for the Comet experiment ({kept} comet_ml calls kept for it, "
+                "and all later records, are lost)",
+                exc,
+                background=True,
+            )
+            experiment = _NoExperiment()
+        self._replay(experiment)
+
+    def _replay(self, experiment: Any) -> None:
+        """Use ``experiment`` from now on, after the calls kept for it, in their order."""
+        kept, self._kept = self._kept, None
+        self._experiment = experiment
+        if kept is None:
+            return
+        if self.store.manifest.experiment_id is None:  # now it exists: say which it is
+            _describe_experiment(self.store.manifest, experiment)
+            self._disk(self.store.update_manifest)
+        for method in self.handle.setup:
+            call_comet(self._failures, experiment, method)
+        try:
+            for method, args, kwargs in kept.drain():
+                call_comet(self._failures, experiment, method, *args, **kwargs)
+        except Exception as exc:  # the file of kept calls could not be read back
+            self._failures.report(
+                "replaying the comet_ml calls made while connecting", exc, background=True
+            )
+        finally:
+            kept.close()
+
+    def _kept_on_disk_failed(self, exc: OSError) -> None:
+        self._failures.report(
+            f"keeping comet_ml calls on disk in {self.store.path} while connecting "
+            "(kept in memory)",
+            exc,
+            background=True,
+        )
 
     def _disk(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args)``, a write to the session folder; a failure (a full disk) is reported
@@ -522,7 +340,10 @@ class CometSink:
 
     def tick(self) -> None:
         """Every worker tick: what waited over budget goes to comet_ml once a second (one
-        grouped text sample, one point per metric), and what waits in memory to disk."""
+        grouped text sample, one point per metric), and what waits in memory to disk
+        (and, once the experiment exists, what was kept while it was being created)."""
+        if self._kept is not None:
+            self._replayed_if_ready()
         self.group_if_due()
         self._disk(self.store.sync)
 
@@ -554,6 +375,7 @@ class CometSink:
         Each part is tried even if another fails; what could not be logged is kept and
         tried again at the next flush, so a passing fault loses nothing.
         """
+        self._settle()
         self._log_over_budget()
         self._report_comet_errors()
         rows_path = self.rows.path if self.rows.count else None
@@ -649,6 +471,7 @@ class CometSink:
         """
         self._journal({"kind": END})
         self._disk(self.store.sync, force=True)
+        self._settle()
         planned = archive_path(self.experiment)
         ended = self._comet("end")
         self._report_comet_errors()
@@ -683,6 +506,8 @@ class CometSink:
 
     def discard(self) -> None:
         """Forget this sink's files without an archive (the experiment is not ours to end)."""
+        if self._kept is not None:
+            self._kept.close()
         self.store.close(remove=True)
 
 

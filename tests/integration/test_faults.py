@@ -239,9 +239,19 @@ def test_an_unreachable_server_falls_back_to_an_offline_archive_that_keeps_every
     assert sorted(archive.session_table()["text"]) == ["answer 0", "answer 1", "answer 2"]
 
 
-def test_with_raise_error_an_unreachable_server_propagates(unreachable_server, offline_dir):
-    with pytest.raises(ConnectionError, match="cannot be reached"):
-        CometCallbackHandler(online=True, offline_directory=str(offline_dir), raise_error=True)
+def test_with_raise_error_an_unreachable_server_propagates_at_the_next_callback(
+    unreachable_server, offline_dir
+):
+    # Construction never waits for the server: the failure comes with the next callback.
+    handler = CometCallbackHandler(
+        online=True, offline_directory=str(offline_dir), raise_error=True
+    )
+    experiment_id = handler.experiment.id  # waits for the outcome: the offline fallback
+    with pytest.raises(HandlerError, match="cannot be reached") as raised:
+        ask(handler, 1)
+    assert isinstance(raised.value.__cause__, ConnectionError)
+    handler.flush_tracker(finish=True)
+    assert (offline_dir / f"{experiment_id}.zip").exists()
 
 
 # -- no disk ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from langchain_core.language_models.fake import FakeListLLM
 
 from langchain_comet import CometCallbackHandler
 from langchain_comet.archive import Archive
-from langchain_comet.sink import choose_online
+from langchain_comet.experiment import choose_online
 
 
 def test_no_api_key_means_an_offline_archive_in_comet_offline_directory(
@@ -70,3 +70,24 @@ def test_an_existing_experiment_is_used_as_is(offline_dir: Path, finish):
     archive = finish(handler)
     assert archive.parameters()["user_param"] == 7
     assert len(archive.runs()) == 1
+
+
+def test_online_without_an_api_key_logs_offline_and_never_touches_the_network(
+    offline_dir: Path, caplog
+):
+    with caplog.at_level(logging.WARNING, logger="langchain_comet"):
+        handler = CometCallbackHandler(online=True, offline_directory=str(offline_dir))
+        FakeListLLM(responses=["ok"]).invoke("hi", config={"callbacks": [handler]})
+        experiment_id = handler.experiment.id
+        handler.flush_tracker(finish=True)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "langchain_comet"]
+    assert "online: ValueError: no Comet API key is configured" in warning
+    assert len(Archive(offline_dir / f"{experiment_id}.zip").runs()) == 1
+
+
+def test_the_local_environment_details_are_in_the_archive(make_handler, finish):
+    # Logged by the worker as the sink's first calls (the pip list costs 0.3-0.7 s the
+    # first time in a process), not during construction on the application's thread.
+    archive = finish(make_handler())
+    kinds = {message.get("type") for message in archive.messages}
+    assert {"installed_packages", "os_packages"} <= kinds
