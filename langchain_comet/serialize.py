@@ -46,6 +46,7 @@ __all__ = [
     "message_text",
     "message_to_dict",
     "render_messages",
+    "str_of",
     "string_limit",
     "text_of",
     "to_json",
@@ -237,6 +238,11 @@ def _text(func: Callable[[Any], object], obj: Any) -> str:
         raise
     cache[key] = (obj, text)
     return text
+
+
+def str_of(obj: Any) -> str:
+    """``str(obj)``, computed once per event (:func:`begin_event`); raises what it raises."""
+    return _text(str, obj)
 
 
 def _checked(text: object) -> str:
@@ -780,10 +786,41 @@ def text_of(value: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:
     if type(value) is str:
         return truncate(value, max_chars)
     try:
-        text = _text(str, value)
+        text = _python_repr(value, set()) if type(value) in _REPR_CONTAINERS else _text(str, value)
     except Exception:
         return truncate(dumps(value, max_chars), max_chars)
     return truncate(text, max_chars)
+
+
+# str() of these is their repr(), which calls repr() of every item directly: spelt out
+# here instead, the same text, with each foreign item's repr computed once per event.
+_REPR_CONTAINERS = frozenset({dict, list, tuple})
+_REPR_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _python_repr(obj: Any, active: set[int]) -> str:
+    """``repr(obj)`` as Python writes it, for dicts, lists and tuples of anything."""
+    cls = type(obj)
+    if cls in _REPR_SCALARS:
+        return repr(obj)
+    if cls not in _REPR_CONTAINERS:
+        return _text(repr, obj)
+    key = id(obj)
+    if key in active:  # Python's own spelling of a container inside itself
+        return "{...}" if cls is dict else "[...]" if cls is list else "(...)"
+    active.add(key)
+    try:
+        if cls is dict:
+            pairs = (
+                f"{_python_repr(k, active)}: {_python_repr(v, active)}" for k, v in obj.items()
+            )
+            return "{" + ", ".join(pairs) + "}"
+        items = [_python_repr(item, active) for item in obj]
+        if cls is list:
+            return "[" + ", ".join(items) + "]"
+        return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    finally:
+        active.discard(key)
 
 
 def message_to_dict(

@@ -26,6 +26,7 @@ from typing import Any
 # otherwise wait for inside its first flush_tracker().
 import pandas as pd
 
+from langchain_comet.bounds import bounded_line
 from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
 from langchain_comet.failures import Failures, describe
 from langchain_comet.serialize import JSON, dumps
@@ -348,7 +349,7 @@ class Spool:
         self._pending_size = 0
 
     def append(self, record: dict[str, JSON]) -> None:
-        line = _json_line(record)
+        line = bounded_line(record, _json_line)
         if self._file is None:
             self._open()
         self._pending.append(line)
@@ -466,6 +467,8 @@ class CometSink:
         if not self._grouped and self._budget.take():
             self._comet("log_text", text, metadata=metadata, step=step)
             return
+        if self._grouped.overflows(text, metadata, step):  # one sample stays within its bound
+            self._log_grouped_texts()
         self._grouped.add(text, metadata, step)
         if len(self._grouped) >= MAX_GROUPED_TEXTS:
             self._log_grouped_texts()
