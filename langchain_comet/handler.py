@@ -27,6 +27,7 @@ from langchain_comet import assets
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
+from langchain_comet.redact import cover_own_words
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_ITEMS, DEFAULT_MAX_TEXT_CHARS, head
@@ -155,6 +156,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         self.max_items = max_items
         self._pipeline = resolve_pipeline(spacy_model) if self.visualizations else None
         self._failures = Failures(raise_error)
+        cover_own_words(self._failures, redact)  # before anything is logged
         self._settings = ExperimentSettings(
             task_type=task_type,
             workspace=workspace,
