@@ -207,6 +207,8 @@ def _through(text: str, redacts: list[Redact]) -> str:
 
 
 def _withhold(record: logging.LogRecord, why: str) -> None:
-    record.msg = f"{REDACTION_FAILED} langchain-comet: a {record.levelname} was withheld ({why})"
+    record.msg = (
+        f"{REDACTION_FAILED} langchain-comet: a message ({record.levelname}) was withheld ({why})"
+    )
     record.args = ()
     record.exc_info, record.exc_text, record.stack_info = None, None, None
