@@ -285,7 +285,7 @@ class RunTree:
                 if isinstance(v, str)
             ]
         if isinstance(values, BaseMessage):
-            return [(None, _content_text(values))]
+            return [(None, _content_text(values, self.settings.max_items))]
         return []
 
     def _string_fields(
@@ -437,7 +437,10 @@ class RunTree:
     # -- starts ------------------------------------------------------------------------
 
     def _llm_start(self, event: Event) -> None:
-        prompts = [p if type(p) is str else text_of(p, None) for p in event.data["prompts"]]
+        prompts = [
+            p if type(p) is str else text_of(p, None, self.settings.max_items)
+            for p in event.data["prompts"]
+        ]
         run = self._open_run(event, "llm", {"prompts": self._json(prompts)})
         run.prompts = [self._text_of(p) for p in prompts]
         for idx, prompt in enumerate(prompts):
@@ -472,7 +475,11 @@ class RunTree:
         )
         run = self._open_run(event, "tool", inputs)
         self._stream(input_str, event, run)
-        self._record_action(event, run, input_str=text_of(input_str, self.settings.max_chars))
+        self._record_action(
+            event,
+            run,
+            input_str=text_of(input_str, self.settings.max_chars, self.settings.max_items),
+        )
 
     def _retriever_start(self, event: Event) -> None:
         query = self._json(event.data["query"])
@@ -511,7 +518,7 @@ class RunTree:
         run = self._attach(event, "agent_action", payload)
         if run is not None:
             run.run_type = "agent"
-        self._stream(text_of(action.tool_input, None), event, run)
+        self._stream(text_of(action.tool_input, None, self.settings.max_items), event, run)
         self._record_action(event, run, **payload)
 
     def _agent_finish(self, event: Event) -> None:
@@ -527,7 +534,11 @@ class RunTree:
             finish.return_values.get("output") if isinstance(finish.return_values, dict) else None
         )
         self._stream(
-            output if isinstance(output, str) else text_of(finish.return_values, None), event, run
+            output
+            if isinstance(output, str)
+            else text_of(finish.return_values, None, self.settings.max_items),
+            event,
+            run,
         )
         self._record_action(event, run, **payload)
 
@@ -715,7 +726,7 @@ class RunTree:
     def _tool_end(self, event: Event) -> None:
         run = self._take(event, "tool")
         output = event.data["output"]
-        text = output if isinstance(output, str) else _content_text(output)
+        text = output if isinstance(output, str) else _content_text(output, self.settings.max_items)
         self._stream(text, event, run)
         self._finish(
             run,
@@ -803,7 +814,7 @@ def _session_id(metadata: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _content_text(value: Any) -> str:
+def _content_text(value: Any, max_items: int | None) -> str:
     """Readable text of a tool's or chain's output (a message's text, else ``str``)."""
     if isinstance(value, BaseMessage):
         return message_text(value)
@@ -811,4 +822,4 @@ def _content_text(value: Any) -> str:
         content = getattr(value, "content", None)
     except Exception:  # a hostile __getattr__
         content = None
-    return content if isinstance(content, str) else text_of(value, None)
+    return content if isinstance(content, str) else text_of(value, None, max_items)

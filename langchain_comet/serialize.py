@@ -779,16 +779,27 @@ def dumps(
     )
 
 
-def text_of(value: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:
+def text_of(
+    value: Any,
+    max_chars: int | None = DEFAULT_MAX_TEXT_CHARS,
+    max_items: int | None = DEFAULT_MAX_ITEMS,
+) -> str:
     """``str(value)`` for a text sample, never raising: where ``str`` fails (a broken
     ``__str__``, a structure nested too deep for it), the value's JSON text instead.
-    Within an event (:func:`begin_event`) an object's ``str`` is computed once."""
+
+    Within an event (:func:`begin_event`) an object's ``str`` is computed once. A dict,
+    list or tuple is spelt as ``str`` spells it, but of its first ``max_items`` items
+    (then ``…[truncated, N items]``), and of ``_REPR_MAX_ITEMS`` items in all.
+    """
     if type(value) is str:
         return truncate(value, max_chars)
     try:
-        text = _python_repr(value, set()) if type(value) in _REPR_CONTAINERS else _text(str, value)
+        if type(value) in _REPR_CONTAINERS:
+            text = _python_repr(value, max_items, [_REPR_MAX_ITEMS], set())
+        else:
+            text = _text(str, value)
     except Exception:
-        return truncate(dumps(value, max_chars), max_chars)
+        return truncate(dumps(value, max_chars, max_items), max_chars)
     return truncate(text, max_chars)
 
 
@@ -796,10 +807,13 @@ def text_of(value: Any, max_chars: int | None = DEFAULT_MAX_TEXT_CHARS) -> str:
 # here instead, the same text, with each foreign item's repr computed once per event.
 _REPR_CONTAINERS = frozenset({dict, list, tuple})
 _REPR_SCALARS = frozenset({str, int, float, bool, type(None)})
+# However they nest or share parts, the items spelt in one text.
+_REPR_MAX_ITEMS = 100_000
 
 
-def _python_repr(obj: Any, active: set[int]) -> str:
-    """``repr(obj)`` as Python writes it, for dicts, lists and tuples of anything."""
+def _python_repr(obj: Any, max_items: int | None, left: list[int], active: set[int]) -> str:
+    """``repr(obj)`` as Python writes it, for dicts, lists and tuples of anything, of
+    their first ``max_items`` items while ``left[0]`` (items still to spell) lasts."""
     cls = type(obj)
     if cls in _REPR_SCALARS:
         return repr(obj)
@@ -808,19 +822,29 @@ def _python_repr(obj: Any, active: set[int]) -> str:
     key = id(obj)
     if key in active:  # Python's own spelling of a container inside itself
         return "{...}" if cls is dict else "[...]" if cls is list else "(...)"
+    total = len(obj)
+    kept = total if max_items is None else min(total, max_items)
+    kept = min(kept, max(left[0], 0))
+    left[0] -= kept
     active.add(key)
     try:
         if cls is dict:
-            pairs = (
-                f"{_python_repr(k, active)}: {_python_repr(v, active)}" for k, v in obj.items()
-            )
-            return "{" + ", ".join(pairs) + "}"
-        items = [_python_repr(item, active) for item in obj]
-        if cls is list:
-            return "[" + ", ".join(items) + "]"
-        return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+            parts = [
+                f"{_python_repr(k, max_items, left, active)}: "
+                f"{_python_repr(v, max_items, left, active)}"
+                for k, v in itertools.islice(obj.items(), kept)
+            ]
+        else:
+            parts = [_python_repr(item, max_items, left, active) for item in obj[:kept]]
     finally:
         active.discard(key)
+    if kept < total:
+        parts.append(items_marker(total))
+    if cls is dict:
+        return "{" + ", ".join(parts) + "}"
+    if cls is list:
+        return "[" + ", ".join(parts) + "]"
+    return "(" + parts[0] + ",)" if total == 1 and kept == 1 else "(" + ", ".join(parts) + ")"
 
 
 def message_to_dict(

@@ -251,6 +251,16 @@ def test_text_of_containers_is_what_str_gives():
         assert text_of(value, None) == str(value)
 
 
+def test_text_of_a_large_collection_spells_only_its_first_items():
+    assert text_of(list(range(5000)), None, 3) == "[0, 1, 2, …[truncated, 5000 items]]"
+    assert text_of({i: i for i in range(9)}, None, 2) == "{0: 0, 1: 1, …[truncated, 9 items]}"
+    assert text_of(tuple(range(5)), None, 1) == "(0, …[truncated, 5 items])"
+    assert text_of(list(range(5000)), None, None) == str(list(range(5000)))
+    row = [0] * 1000
+    cube = [[row] * 1000] * 1000  # shared parts: 10**9 items to spell, a bounded few are
+    assert len(text_of(cube, None)) < 1_000_000
+
+
 def test_an_error_message_is_read_once_for_message_and_traceback():
     class Slow(Exception):
         calls = 0
