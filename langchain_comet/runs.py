@@ -27,9 +27,8 @@ from langchain_comet.pricing import Pricer
 from langchain_comet.redact import Redact, RedactingWriter, Redactor
 from langchain_comet.serialize import (
     DEFAULT_MAX_ITEMS,
+    EVENT_TEXTS,
     JSON,
-    begin_event,
-    end_event,
     message_text,
     message_to_dict,
     render_messages,
@@ -166,7 +165,7 @@ def error_info(error: BaseException, max_chars: int | None) -> dict[str, JSON]:
     )
     message: str | None = None
     try:
-        formatted = traceback.TracebackException.from_exception(error)
+        formatted = traceback.TracebackException.from_exception(error, compact=True)
         trace = truncate("".join(formatted.format()), max_chars)
         said = getattr(formatted, "_str", None)  # what it got from str(error)
         if isinstance(said, str) and said != _STR_FAILED:
@@ -234,11 +233,11 @@ class RunTree:
 
     def apply(self, event: Event) -> None:
         # Everything made of this event shares one str()/repr() per object (serialize.py).
-        token = begin_event()
+        token = EVENT_TEXTS.set({})
         try:
             self._handlers[event.action](event)
         finally:
-            end_event(token)
+            EVENT_TEXTS.reset(token)
 
     def close(self, wall: float, perf: float) -> None:
         """Write the runs still open (the process is ending) as incomplete."""

@@ -18,7 +18,7 @@ import pathlib
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, TypeAlias
 
@@ -32,15 +32,14 @@ __all__ = [
     "CUT_KEY",
     "DEFAULT_MAX_ITEMS",
     "DEFAULT_MAX_TEXT_CHARS",
+    "EVENT_TEXTS",
     "JSON",
     "MAX_CONVERTED_CHARS",
     "MAX_RECORD_BYTES",
     "MAX_STRING_CHARS",
     "CutDict",
     "CutList",
-    "begin_event",
     "dumps",
-    "end_event",
     "head",
     "items_marker",
     "message_text",
@@ -201,25 +200,17 @@ def head(value: Any, max_items: int | None) -> Any:
 # -- str() and repr() of foreign objects, once per event -------------------------------
 
 # (id, is repr) -> (the object, kept alive so its id is not reused; its text or failure)
-_TextCache = dict[tuple[int, bool], tuple[Any, "str | Exception"]]
-_TEXTS: ContextVar[_TextCache | None] = ContextVar("langchain_comet_texts", default=None)
+TextCache = dict[tuple[int, bool], tuple[Any, "str | Exception"]]
+# While set to a dict (``token = EVENT_TEXTS.set({})`` ... ``EVENT_TEXTS.reset(token)``,
+# around one event), each object's str() and repr() is computed once, however many parts
+# of the event's records show it. Unset, every conversion computes its own.
+EVENT_TEXTS: ContextVar[TextCache | None] = ContextVar("langchain_comet_texts", default=None)
 _OBJECT_STR: Any = object.__str__
-
-
-def begin_event() -> Token[_TextCache | None]:
-    """Start sharing ``str``/``repr`` results: until :func:`end_event`, each object's
-    text is computed once, however many parts of the event's records show it."""
-    return _TEXTS.set({})
-
-
-def end_event(token: Token[_TextCache | None]) -> None:
-    """Forget the texts of the event begun with ``token``."""
-    _TEXTS.reset(token)
 
 
 def _text(func: Callable[[Any], object], obj: Any) -> str:
     """``str(obj)`` or ``repr(obj)``, computed once per event; raises what they raise."""
-    cache = _TEXTS.get()
+    cache = EVENT_TEXTS.get()
     if cache is None:
         return _checked(func(obj))
     if func is str and type(obj).__str__ is _OBJECT_STR:
@@ -241,7 +232,7 @@ def _text(func: Callable[[Any], object], obj: Any) -> str:
 
 
 def str_of(obj: Any) -> str:
-    """``str(obj)``, computed once per event (:func:`begin_event`); raises what it raises."""
+    """``str(obj)``, computed once per event (``EVENT_TEXTS``); raises what it raises."""
     return _text(str, obj)
 
 
@@ -787,7 +778,7 @@ def text_of(
     """``str(value)`` for a text sample, never raising: where ``str`` fails (a broken
     ``__str__``, a structure nested too deep for it), the value's JSON text instead.
 
-    Within an event (:func:`begin_event`) an object's ``str`` is computed once. A dict,
+    Within an event (``EVENT_TEXTS``) an object's ``str`` is computed once. A dict,
     list or tuple is spelt as ``str`` spells it, but of its first ``max_items`` items
     (then ``…[truncated, N items]``), and of ``_REPR_MAX_ITEMS`` items in all.
     """

@@ -320,7 +320,7 @@ def _json_line(record: dict[str, JSON]) -> bytes:
     try:
         return (_encode_record(record) + "\n").encode("utf-8")
     except (TypeError, ValueError, RecursionError):
-        return (dumps(record, None) + "\n").encode("utf-8")
+        return (dumps(record, None, None) + "\n").encode("utf-8")
 
 
 class Spool:

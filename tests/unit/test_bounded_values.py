@@ -16,11 +16,10 @@ from langchain_comet.budget import MAX_GROUPED_CHARS, GroupedTexts
 from langchain_comet.runs import error_info
 from langchain_comet.serialize import (
     CUT_KEY,
+    EVENT_TEXTS,
     MAX_CONVERTED_CHARS,
     MAX_RECORD_BYTES,
     MAX_STRING_CHARS,
-    begin_event,
-    end_event,
     head,
     items_marker,
     text_of,
@@ -103,11 +102,11 @@ def test_a_dict_that_has_the_marker_key_keeps_it_and_gets_the_marker_beside_it()
 
 def test_a_large_set_is_cut_before_it_is_sorted():
     members = [Counted(str(i)) for i in range(50)]
-    token = begin_event()
+    token = EVENT_TEXTS.set({})
     try:
         result = loose(to_json(set(members), max_items=5))
     finally:
-        end_event(token)
+        EVENT_TEXTS.reset(token)
     assert len(result) == 6 and result[-1] == "…[truncated, 50 items]"
     # Only the kept ones, once each: no repr of the others to sort them all.
     assert sorted(m.calls for m in members) == [0] * 45 + [1] * 5
@@ -205,7 +204,7 @@ def test_long_dict_keys_roles_and_type_names_are_cut():
 
 def test_within_an_event_each_object_is_converted_once():
     obj, two = Counted(), Twofaced()
-    token = begin_event()
+    token = EVENT_TEXTS.set({})
     try:
         to_json([obj, obj, {"a": obj}, {obj}, {obj: "key"}])
         assert text_of(obj) == "Counted(c)"
@@ -213,14 +212,14 @@ def test_within_an_event_each_object_is_converted_once():
         to_json({"two": two, "set": {two}})
         assert text_of(two) == "twofaced" and text_of([two]) == "[Counted(two)]"
     finally:
-        end_event(token)
+        EVENT_TEXTS.reset(token)
     assert obj.calls == 1
     assert (two.calls, two.strs) == (1, 1)  # each of its two texts once
-    token = begin_event()  # the next event converts afresh
+    token = EVENT_TEXTS.set({})  # the next event converts afresh
     try:
         to_json(obj)
     finally:
-        end_event(token)
+        EVENT_TEXTS.reset(token)
     assert obj.calls == 2
 
 
@@ -233,12 +232,12 @@ def test_a_failing_repr_is_tried_once_per_event():
             raise RuntimeError("no")
 
     broken = Broken()
-    token = begin_event()
+    token = EVENT_TEXTS.set({})
     try:
         assert loose(to_json([broken, broken]))[0]["repr"] == "<unrepresentable: RuntimeError>"
         assert text_of(broken).startswith('{"type":')
     finally:
-        end_event(token)
+        EVENT_TEXTS.reset(token)
     assert Broken.calls == 1
 
 
