@@ -16,13 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from langchain_comet.serialize import JSON
+from langchain_comet.serialize import JSON, MAX_RECORD_BYTES
 
 # Individual Comet items per second per handler, and the burst allowed above that rate.
 DEFAULT_RATE = 20.0
 DEFAULT_BURST = 40.0
 # A grouped text sample is written when it holds this many texts, or at the next tick.
 MAX_GROUPED_TEXTS = 500
+# ... or before a text would take it past this many characters (at most 4 bytes each in
+# UTF-8: a grouped sample is no larger than one record). Each text is shorter than that.
+MAX_GROUPED_CHARS = MAX_RECORD_BYTES // 4
+_SEPARATOR = "\n\n"
 
 
 class TokenBucket:
@@ -55,9 +59,15 @@ class GroupedTexts:
     """Texts that arrived over budget, to be written as one text sample."""
 
     texts: list[tuple[str, dict[str, JSON], int]] = field(default_factory=list)
+    chars: int = 0  # of the sample rendered from them
 
     def add(self, text: str, metadata: dict[str, JSON], step: int) -> None:
+        self.chars += _size(text, metadata, step)
         self.texts.append((text, metadata, step))
+
+    def overflows(self, text: str, metadata: dict[str, JSON], step: int) -> bool:
+        """Whether adding ``text`` would make the sample longer than ``MAX_GROUPED_CHARS``."""
+        return bool(self.texts) and self.chars + _size(text, metadata, step) > MAX_GROUPED_CHARS
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -67,8 +77,7 @@ class GroupedTexts:
         parts: list[str] = []
         items: list[JSON] = []
         for text, meta, step in self.texts:
-            header = f"[step {step}] {meta.get('action')} run {meta.get('run_id')}"
-            parts.append(f"{header}\n{text}")
+            parts.append(f"{_header(meta, step)}\n{text}")
             items.append({"step": step, **meta})
         last_step = self.texts[-1][2]
         metadata: dict[str, JSON] = {
@@ -78,8 +87,18 @@ class GroupedTexts:
             "last_step": last_step,
             "items": items,
         }
-        self.texts = []
-        return "\n\n".join(parts), metadata, last_step
+        self.texts, self.chars = [], 0
+        return _SEPARATOR.join(parts), metadata, last_step
+
+
+def _header(metadata: dict[str, JSON], step: int) -> str:
+    """The line that names a text's action, step and run in the grouped sample."""
+    return f"[step {step}] {metadata.get('action')} run {metadata.get('run_id')}"
+
+
+def _size(text: str, metadata: dict[str, JSON], step: int) -> int:
+    """The characters a text adds to the grouped sample: header, newline, separator."""
+    return len(_header(metadata, step)) + 1 + len(text) + len(_SEPARATOR)
 
 
 @dataclass(slots=True)

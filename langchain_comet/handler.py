@@ -30,9 +30,10 @@ from langchain_comet.experiment import ExperimentHandle, ExperimentSettings, sta
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
+from langchain_comet.redact import cover_own_words
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
-from langchain_comet.serialize import DEFAULT_MAX_TEXT_CHARS
+from langchain_comet.serialize import DEFAULT_MAX_ITEMS, DEFAULT_MAX_TEXT_CHARS, head
 from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session
 from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink, open_store
 from langchain_comet.store import orphaned_sessions
@@ -120,6 +121,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         offline_directory: str | None = None,
         spacy_model: Any = None,
         max_text_chars: int | None = DEFAULT_MAX_TEXT_CHARS,
+        max_items: int | None = DEFAULT_MAX_ITEMS,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         redact: Callable[[str], str] | None = None,
         sample_rate: float = 1.0,
@@ -135,6 +137,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             redact=redact,
             sample_rate=sample_rate,
             exit_timeout=exit_timeout,
+            max_items=max_items,
         )
         self.redact = redact
         self.sample_rate = float(sample_rate)
@@ -151,8 +154,10 @@ class CometCallbackHandler(BaseCallbackHandler):
         self.stream_logs = stream_logs
         self.spacy_model = spacy_model
         self.max_text_chars = max_text_chars
+        self.max_items = max_items
         self._pipeline = resolve_pipeline(spacy_model) if self.visualizations else None
         self._failures = Failures(raise_error)
+        cover_own_words(self._failures, redact)  # before anything is logged
         self.exit_timeout = exit_timeout
         settings = ExperimentSettings(
             task_type=task_type,
@@ -220,6 +225,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             complexity_metrics=self.complexity_metrics,
             custom_metrics=self.custom_metrics,
             max_chars=self.max_text_chars,
+            max_items=self.max_items,
             redact=self.redact,
             visualizer=(
                 Visualizer(self._pipeline, self.visualizations)
@@ -365,7 +371,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             _CHAIN_START,
             run_id,
             parent_run_id,
-            _start_data(serialized, tags, metadata, kwargs, inputs=_snapshot(inputs)),
+            _start_data(serialized, tags, metadata, kwargs, inputs=head(inputs, self.max_items)),
         )
 
     @_guarded
@@ -378,9 +384,9 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when chain ends running."""
-        data = {"outputs": _snapshot(outputs)}
+        data = {"outputs": head(outputs, self.max_items)}
         if "inputs" in kwargs:
-            data["inputs"] = _snapshot(kwargs["inputs"])
+            data["inputs"] = head(kwargs["inputs"], self.max_items)
         self._emit("on_chain_end", _CHAIN_END, run_id, parent_run_id, data)
 
     @_guarded
@@ -395,7 +401,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         """Run when chain errors."""
         data: dict[str, Any] = {"error": error}
         if "inputs" in kwargs:
-            data["inputs"] = _snapshot(kwargs["inputs"])
+            data["inputs"] = head(kwargs["inputs"], self.max_items)
         self._emit("on_chain_error", _ERROR, run_id, parent_run_id, data)
 
     @_guarded
@@ -418,7 +424,12 @@ class CometCallbackHandler(BaseCallbackHandler):
             run_id,
             parent_run_id,
             _start_data(
-                serialized, tags, metadata, kwargs, input_str=input_str, inputs=_snapshot(inputs)
+                serialized,
+                tags,
+                metadata,
+                kwargs,
+                input_str=input_str,
+                inputs=head(inputs, self.max_items),
             ),
         )
 
@@ -477,7 +488,14 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when Retriever ends running."""
-        self._emit("on_retriever_end", _END, run_id, parent_run_id, {"documents": list(documents)})
+        found = documents if isinstance(documents, list) else list(documents)
+        self._emit(
+            "on_retriever_end",
+            _END,
+            run_id,
+            parent_run_id,
+            {"documents": head(found, self.max_items)},
+        )
 
     @_guarded
     def on_retriever_error(
@@ -555,7 +573,8 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a custom event on the run that dispatched it."""
-        self._emit("on_custom_event", _STEP, run_id, None, {"name": name, "data": _snapshot(data)})
+        data = head(data, self.max_items)
+        self._emit("on_custom_event", _STEP, run_id, None, {"name": name, "data": data})
 
     # -- flushing -----------------------------------------------------------------------
 
@@ -662,6 +681,7 @@ def _check_config(
     redact: Any = None,
     sample_rate: Any = 1.0,
     exit_timeout: Any = None,
+    max_items: Any = None,
 ) -> None:
     """Fail fast, at construction, on settings that could only fail later (SPEC §5)."""
     _check_timeout("exit_timeout", exit_timeout)
@@ -685,6 +705,13 @@ def _check_config(
         or max_text_chars < 1
     ):
         raise ValueError(f"max_text_chars must be a positive int or None, got {max_text_chars!r}")
+    if max_items is not None and (
+        isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
+    ):
+        raise ValueError(
+            "max_items must be a positive int (the most items a list, tuple, set, dict or "
+            f"array keeps in a record) or None (keep every item), got {max_items!r}"
+        )
     if redact is not None and not callable(redact):
         raise TypeError(
             f"redact must be a function taking a str and returning it redacted, got {redact!r}"
@@ -751,12 +778,3 @@ def _start_data(
     data["run_type"] = kwargs.get("run_type")
     data["invocation_params"] = kwargs.get("invocation_params")
     return data
-
-
-def _snapshot(value: Any) -> Any:
-    """A shallow copy of a mapping or list, so later mutation by the app cannot rewrite it."""
-    if isinstance(value, dict):
-        return dict(value)
-    if isinstance(value, list):
-        return list(value)
-    return value

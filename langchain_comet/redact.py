@@ -6,11 +6,20 @@ Texts are redacted whole and only then cut to ``max_text_chars``: a secret strad
 cut would otherwise leave a prefix no pattern matches. A redactor that raises, or returns
 something that is not a string, must not let the text through: the text is replaced by a
 marker and the failure reported once.
+
+The handler's own words are covered too: comet_ml captures the console (stdout and
+stderr) into the archive, so a WARNING that quotes an exception could carry a secret
+there. :func:`cover_own_words` puts :class:`OwnWordsFilter` on the ``langchain_comet``
+logger: every record it (or a child) writes is rewritten through the ``redact`` of every
+live handler before any logging handler sees it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
@@ -120,3 +129,89 @@ class RedactingWriter:
     def _object(self, value: dict[str, JSON]) -> dict[str, JSON]:
         redacted: Any = self._redactor.json(value)
         return dict(redacted)
+
+
+# -- the handler's own words ------------------------------------------------------------
+
+OWN_LOGGER = "langchain_comet"
+# Every live handler's redact, keyed by an object that lives as long as the handler's
+# session can still log (its Failures): a dropped handler's session still writes.
+_own_redacts: weakref.WeakKeyDictionary[object, Redact] = weakref.WeakKeyDictionary()
+_own_lock = threading.Lock()
+_redacting = threading.local()
+
+
+class OwnWordsFilter(logging.Filter):
+    """Rewrites each record of the handler's loggers through every live ``redact``: its
+    message, traceback and stack. A redactor that fails lets nothing through: the record
+    then says only that a message was withheld, and why (an exception's type)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with _own_lock:
+            redacts = list(_own_redacts.values())
+        if not redacts:
+            return True
+        if getattr(_redacting, "active", False):  # redact itself logged to us
+            _withhold(record, "redact logged while redacting")
+            return True
+        _redacting.active = True
+        try:
+            _redact_record(record, redacts)
+        finally:
+            _redacting.active = False
+        return True
+
+
+OWN_WORDS_FILTER = OwnWordsFilter()
+
+
+def cover_own_words(owner: object, redact: Redact | None) -> None:
+    """While ``owner`` lives, pass every message of the handler's loggers through
+    ``redact``. Without ``redact`` nothing is installed: such handlers pay nothing."""
+    if redact is None:
+        return
+    with _own_lock:
+        _own_redacts[owner] = redact
+        manager = logging.Logger.manager
+        loggers = [logging.getLogger(OWN_LOGGER)] + [
+            logger
+            for name, logger in list(manager.loggerDict.items())
+            if name.startswith(OWN_LOGGER + ".") and isinstance(logger, logging.Logger)
+        ]
+        for logger in loggers:
+            if OWN_WORDS_FILTER not in logger.filters:
+                logger.addFilter(OWN_WORDS_FILTER)
+
+
+def _redact_record(record: logging.LogRecord, redacts: list[Redact]) -> None:
+    try:
+        message = _through(record.getMessage(), redacts)
+        trace = record.exc_text
+        if trace is None and record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+        stack = record.stack_info
+        trace = None if trace is None else _through(trace, redacts)
+        stack = None if stack is None else _through(stack, redacts)
+    except Exception as exc:
+        _withhold(record, f"redact raised {type(exc).__name__}")
+        return
+    # Formatters print exc_text when set, even without exc_info; the exception itself is
+    # dropped so no handler can format it anew.
+    record.msg, record.args = message, ()
+    record.exc_info, record.exc_text, record.stack_info = None, trace, stack
+
+
+def _through(text: str, redacts: list[Redact]) -> str:
+    for redact in redacts:
+        text = redact(text)
+        if not isinstance(text, str):
+            raise TypeError(f"redact returned {type(text).__name__}, not str")
+    return text
+
+
+def _withhold(record: logging.LogRecord, why: str) -> None:
+    record.msg = (
+        f"{REDACTION_FAILED} langchain-comet: a message ({record.levelname}) was withheld ({why})"
+    )
+    record.args = ()
+    record.exc_info, record.exc_text, record.stack_info = None, None, None

@@ -26,10 +26,14 @@ from langchain_comet.failures import Failures
 from langchain_comet.pricing import Pricer
 from langchain_comet.redact import Redact, RedactingWriter, Redactor
 from langchain_comet.serialize import (
+    DEFAULT_MAX_ITEMS,
+    EVENT_TEXTS,
     JSON,
     message_text,
     message_to_dict,
     render_messages,
+    str_of,
+    string_limit,
     text_of,
     to_json,
     truncate,
@@ -138,6 +142,7 @@ class TreeSettings:
     complexity_metrics: bool = False
     custom_metrics: metrics.CustomMetrics | None = None
     max_chars: int | None = None
+    max_items: int | None = DEFAULT_MAX_ITEMS
     visualizer: Visualizer | None = None
     pricer: Pricer = field(default_factory=Pricer)
     redact: Redact | None = None
@@ -148,20 +153,39 @@ def iso(wall: float | None) -> str | None:
 
 
 def error_info(error: BaseException, max_chars: int | None) -> dict[str, JSON]:
-    """``type, message, traceback`` of an exception, as the run record stores it."""
+    """``type, message, traceback`` of an exception, as the run record stores it.
+
+    The message is the one the traceback was formatted with: ``str(error)`` is computed
+    once, not once for each.
+    """
     cls = type(error)
-    name = (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    name = truncate(
+        cls.__qualname__
+        if cls.__module__ == "builtins"
+        else f"{cls.__module__}.{cls.__qualname__}",
+        _MAX_TYPE_CHARS,
     )
+    message: str | None = None
     try:
-        message = truncate(str(error), max_chars)
-    except Exception as exc:  # a hostile __str__ must not cost the record
-        message = f"<unprintable {cls.__qualname__}: {type(exc).__name__}>"
-    try:
-        trace = truncate("".join(traceback.format_exception(error)), max_chars)
+        formatted = traceback.TracebackException.from_exception(error, compact=True)
+        trace = truncate("".join(formatted.format()), max_chars)
+        said = getattr(formatted, "_str", None)  # what it got from str(error)
+        if isinstance(said, str) and said != _STR_FAILED:
+            message = truncate(said, max_chars)
     except Exception as exc:
         trace = f"<no traceback: {type(exc).__name__}>"
+    if message is None:
+        try:
+            message = truncate(str_of(error), max_chars)
+        except Exception as exc:  # a hostile __str__ must not cost the record
+            short = truncate(cls.__qualname__, _MAX_TYPE_CHARS)
+            message = f"<unprintable {short}: {type(exc).__name__}>"
     return {"type": name, "message": message, "traceback": trace}
+
+
+# What traceback writes for an exception whose __str__ raised.
+_STR_FAILED = "<exception str() failed>"
+_MAX_TYPE_CHARS = 1_000
 
 
 class RunTree:
@@ -202,6 +226,8 @@ class RunTree:
     def configure(self, writer: RecordWriter, settings: TreeSettings) -> None:
         """Where records go and how they are made: at the start, and for each experiment."""
         self.redactor = None
+        # No string is longer than MAX_STRING_CHARS, whatever max_text_chars says.
+        settings = dataclasses.replace(settings, max_chars=string_limit(settings.max_chars))
         if settings.redact is not None:
             self.redactor = Redactor(settings.redact, self.failures, settings.max_chars)
             # Texts are redacted whole, then cut, on their way out (redact.py).
@@ -211,7 +237,12 @@ class RunTree:
         self.settings = settings
 
     def apply(self, event: Event) -> None:
-        self._handlers[event.action](event)
+        # Everything made of this event shares one str()/repr() per object (serialize.py).
+        token = EVENT_TEXTS.set({})
+        try:
+            self._handlers[event.action](event)
+        finally:
+            EVENT_TEXTS.reset(token)
 
     def close(self, wall: float, perf: float) -> None:
         """Write the runs still open (the process is ending) as incomplete."""
@@ -221,10 +252,14 @@ class RunTree:
     # -- helpers -----------------------------------------------------------------------
 
     def _json(self, value: Any) -> JSON:
-        return to_json(value, self.settings.max_chars)
+        return to_json(value, self.settings.max_chars, self.settings.max_items)
 
     def _text_of(self, value: str) -> str:
         return truncate(value, self.settings.max_chars)
+
+    def _name(self, value: str | None) -> str | None:
+        """A name read from the app's metadata or response (a model, a session), cut."""
+        return None if value is None else truncate(value, self.settings.max_chars)
 
     def _ids(self, event: Event, run: _Run | None = None) -> dict[str, JSON]:
         if run is not None and run.run_id == event.run_id:
@@ -243,12 +278,28 @@ class RunTree:
         metadata: dict[str, JSON] = {"action": event.action, **self._ids(event, run), **extra}
         self.writer.text(self._text_of(text), metadata, event.step)
 
-    def _string_fields(self, values: Any, default_key: str) -> dict[str, JSON]:
+    def _string_items(self, values: Any) -> list[tuple[str | None, str]]:
+        """The string values of a chain's inputs or outputs, as the seed streamed them."""
+        if isinstance(values, str):
+            return [(None, values)]
+        if isinstance(values, Mapping):
+            return [
+                (self._text_of(text_of(k, None)), v)
+                for k, v in values.items()
+                if isinstance(v, str)
+            ]
+        if isinstance(values, BaseMessage):
+            return [(None, _content_text(values, self.settings.max_items))]
+        return []
+
+    def _string_fields(
+        self, items: list[tuple[str | None, str]], default_key: str
+    ) -> dict[str, JSON]:
         """A chain's string inputs or outputs, keyed as the seed's action records had them.
 
         The full values are in the run record; action records stay a compact log.
         """
-        return {key or default_key: self._text_of(value) for key, value in _string_items(values)}
+        return {key or default_key: self._text_of(value) for key, value in items}
 
     def _record_action(self, event: Event, run: _Run | None, **content: JSON) -> None:
         record: dict[str, JSON] = {"action": event.action, **self._ids(event, run)}
@@ -351,12 +402,12 @@ class RunTree:
             "error": error,
             "tags": run.tags,
             "metadata": self._json(run.metadata),
-            "model_name": model_name,
-            "provider": usage.provider(run.metadata),
+            "model_name": self._name(model_name),
+            "provider": self._name(usage.provider(run.metadata)),
             "token_usage": dict(token_usage) if token_usage else None,
             "time_to_first_token_ms": ttft_ms,
             "tokens_streamed": run.tokens_streamed if run.run_type in LLM_RUN_TYPES else None,
-            "session_id": _session_id(run.metadata),
+            "session_id": self._name(_session_id(run.metadata)),
             "step": step,
             "events": run.events,
         }
@@ -401,7 +452,10 @@ class RunTree:
     # -- starts ------------------------------------------------------------------------
 
     def _llm_start(self, event: Event) -> None:
-        prompts = [p if type(p) is str else text_of(p, None) for p in event.data["prompts"]]
+        prompts = [
+            p if type(p) is str else text_of(p, None, self.settings.max_items)
+            for p in event.data["prompts"]
+        ]
         run = self._open_run(event, "llm", {"prompts": self._json(prompts)})
         run.prompts = [self._text_of(p) for p in prompts]
         for idx, prompt in enumerate(prompts):
@@ -410,9 +464,7 @@ class RunTree:
 
     def _chat_model_start(self, event: Event) -> None:
         batches: Sequence[Sequence[BaseMessage]] = event.data["messages"]
-        messages: list[JSON] = [
-            [message_to_dict(m, self.settings.max_chars) for m in batch] for batch in batches
-        ]
+        messages = self._json(batches)  # each message as message_to_dict makes it
         run = self._open_run(event, "chat_model", {"messages": messages})
         run.prompts = [self._text_of(render_messages(batch)) for batch in batches]
         for idx, prompt in enumerate(run.prompts):
@@ -424,10 +476,11 @@ class RunTree:
         run_type = event.data.get("run_type")
         run_type = self._text_of(run_type) if isinstance(run_type, str) and run_type else "chain"
         run = self._open_run(event, run_type, self._json(inputs))
+        strings = self._string_items(inputs)
         if run_type not in _ECHO_RUN_TYPES:
-            for key, value in _string_items(inputs):
+            for key, value in strings:
                 self._stream(value, event, run, key=key)
-        self._record_action(event, run, **self._string_fields(inputs, "input"))
+        self._record_action(event, run, **self._string_fields(strings, "input"))
 
     def _tool_start(self, event: Event) -> None:
         structured = event.data.get("inputs")
@@ -437,12 +490,16 @@ class RunTree:
         )
         run = self._open_run(event, "tool", inputs)
         self._stream(input_str, event, run)
-        self._record_action(event, run, input_str=text_of(input_str, self.settings.max_chars))
+        self._record_action(
+            event,
+            run,
+            input_str=text_of(input_str, self.settings.max_chars, self.settings.max_items),
+        )
 
     def _retriever_start(self, event: Event) -> None:
-        query = event.data["query"]
-        run = self._open_run(event, "retriever", {"query": self._json(query)})
-        self._record_action(event, run, query=self._json(query))
+        query = self._json(event.data["query"])
+        run = self._open_run(event, "retriever", {"query": query})
+        self._record_action(event, run, query=query)
 
     # -- during ------------------------------------------------------------------------
 
@@ -461,9 +518,10 @@ class RunTree:
 
     def _text(self, event: Event) -> None:
         text = event.data["text"]
-        run = self._attach(event, "text", {"text": self._json(text)})
+        converted = self._json(text)
+        run = self._attach(event, "text", {"text": converted})
         self._stream(text, event, run)
-        self._record_action(event, run, text=self._json(text))
+        self._record_action(event, run, text=converted)
 
     def _agent_action(self, event: Event) -> None:
         action = event.data["action"]
@@ -475,7 +533,7 @@ class RunTree:
         run = self._attach(event, "agent_action", payload)
         if run is not None:
             run.run_type = "agent"
-        self._stream(text_of(action.tool_input, None), event, run)
+        self._stream(text_of(action.tool_input, None, self.settings.max_items), event, run)
         self._record_action(event, run, **payload)
 
     def _agent_finish(self, event: Event) -> None:
@@ -491,7 +549,11 @@ class RunTree:
             finish.return_values.get("output") if isinstance(finish.return_values, dict) else None
         )
         self._stream(
-            output if isinstance(output, str) else text_of(finish.return_values, None), event, run
+            output
+            if isinstance(output, str)
+            else text_of(finish.return_values, None, self.settings.max_items),
+            event,
+            run,
         )
         self._record_action(event, run, **payload)
 
@@ -571,7 +633,9 @@ class RunTree:
         if generation.generation_info:
             out["generation_info"] = self._json(generation.generation_info)
         if isinstance(generation, ChatGeneration):
-            out["message"] = message_to_dict(generation.message, self.settings.max_chars)
+            out["message"] = message_to_dict(
+                generation.message, self.settings.max_chars, self.settings.max_items
+            )
         return out
 
     def _analyse(self, response: LLMResult) -> list[dict[str, Any]]:
@@ -661,8 +725,9 @@ class RunTree:
         if late_inputs is not None:  # streamed runs only know their inputs at the end
             run.inputs = self._json(late_inputs)
         outputs = event.data["outputs"]
+        strings = self._string_items(outputs)
         if run.run_type not in _ECHO_RUN_TYPES:
-            for key, value in _string_items(outputs):
+            for key, value in strings:
                 self._stream(value, event, run, key=key)
         self._finish(
             run,
@@ -673,12 +738,12 @@ class RunTree:
             error=None,
             step=event.step,
         )
-        self._record_action(event, run, **self._string_fields(outputs, "output"))
+        self._record_action(event, run, **self._string_fields(strings, "output"))
 
     def _tool_end(self, event: Event) -> None:
         run = self._take(event, "tool")
         output = event.data["output"]
-        text = output if isinstance(output, str) else _content_text(output)
+        text = output if isinstance(output, str) else _content_text(output, self.settings.max_items)
         self._stream(text, event, run)
         self._finish(
             run,
@@ -693,7 +758,8 @@ class RunTree:
 
     def _retriever_end(self, event: Event) -> None:
         run = self._take(event, "retriever")
-        documents = self._json(list(event.data["documents"]))
+        found = event.data["documents"]
+        documents = self._json(found)
         self._finish(
             run,
             event.wall,
@@ -703,7 +769,7 @@ class RunTree:
             error=None,
             step=event.step,
         )
-        self._record_action(event, run, documents=len(event.data["documents"]))
+        self._record_action(event, run, documents=getattr(found, "total", len(found)))
 
     def _error(self, event: Event) -> None:
         run_type = event.action.removeprefix("on_").removesuffix("_error")
@@ -765,18 +831,7 @@ def _session_id(metadata: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _string_items(values: Any) -> list[tuple[str | None, str]]:
-    """The string values of a chain's inputs or outputs, as the seed streamed them."""
-    if isinstance(values, str):
-        return [(None, values)]
-    if isinstance(values, Mapping):
-        return [(text_of(k, None), v) for k, v in values.items() if isinstance(v, str)]
-    if isinstance(values, BaseMessage):
-        return [(None, _content_text(values))]
-    return []
-
-
-def _content_text(value: Any) -> str:
+def _content_text(value: Any, max_items: int | None) -> str:
     """Readable text of a tool's or chain's output (a message's text, else ``str``)."""
     if isinstance(value, BaseMessage):
         return message_text(value)
@@ -784,4 +839,4 @@ def _content_text(value: Any) -> str:
         content = getattr(value, "content", None)
     except Exception:  # a hostile __getattr__
         content = None
-    return content if isinstance(content, str) else text_of(value, None)
+    return content if isinstance(content, str) else text_of(value, None, max_items)

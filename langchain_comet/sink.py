@@ -285,6 +285,8 @@ class CometSink:
         if not self._grouped and self._budget.take():
             self._comet("log_text", text, metadata=metadata, step=step)
             return
+        if self._grouped.overflows(text, metadata, step):  # one sample stays within its bound
+            self._log_grouped_texts()
         self._grouped.add(text, metadata, step)
         if len(self._grouped) >= MAX_GROUPED_TEXTS:
             self._log_grouped_texts()

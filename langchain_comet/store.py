@@ -37,6 +37,7 @@ from io import FileIO
 from pathlib import Path
 from typing import Any
 
+from langchain_comet.bounds import bounded_line
 from langchain_comet.serialize import JSON, dumps
 
 # The folder, inside the offline directory, that holds one folder per live or dead session.
@@ -85,7 +86,7 @@ def json_line(record: dict[str, JSON]) -> bytes:
     try:
         return (_encode_record(record) + "\n").encode("utf-8")
     except (TypeError, ValueError, RecursionError):
-        return (dumps(record, None) + "\n").encode("utf-8")
+        return (dumps(record, None, None) + "\n").encode("utf-8")
 
 
 class Spool:
@@ -124,7 +125,7 @@ class Spool:
         self._pending_size = 0
 
     def append(self, record: dict[str, JSON]) -> None:
-        line = json_line(record)
+        line = bounded_line(record, json_line)
         if self._file is None:
             self._open()
         self._pending.append(line)
