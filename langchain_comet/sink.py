@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import pandas as pd
 
 from langchain_comet.budget import MAX_GROUPED_TEXTS, AggregatedPoints, GroupedTexts, TokenBucket
 from langchain_comet.failures import Failures, describe
+from langchain_comet.media import Payload
 from langchain_comet.serialize import JSON, dumps
 
 logger = logging.getLogger("langchain_comet")
@@ -490,6 +492,32 @@ class CometSink:
             metadata={"prompt": prompt},
             step=idx,
         )
+
+    def media(self, payload: Payload) -> None:
+        """One image, audio clip or file from a chat message, logged once per experiment
+        (the run tree keeps which): images with ``log_image`` (Comet's Images tab), audio
+        with ``log_audio`` (which takes only a file path), anything else as an asset."""
+        metadata = {**payload.metadata, "bytes": len(payload.data)}
+        if payload.kind == "image":
+            self._comet("log_image", io.BytesIO(payload.data), name=payload.name, metadata=metadata)
+        elif payload.kind == "audio":
+            path = self._disk(self._media_file, payload.name, payload.data)
+            if path is not None:
+                self._comet("log_audio", str(path), file_name=payload.name, metadata=metadata)
+        else:
+            self._comet(
+                "log_asset", io.BytesIO(payload.data), file_name=payload.name, metadata=metadata
+            )
+
+    def _media_file(self, name: str, data: bytes) -> Path:
+        """A fresh file for one payload, like :meth:`_asset_file`."""
+        self._asset_seq += 1
+        self._dir.mkdir(mode=0o700, exist_ok=True)
+        folder = self._dir / f"asset-{self._asset_seq}"
+        folder.mkdir()
+        path = folder / name
+        path.write_bytes(data)
+        return path
 
     def tick(self) -> None:
         """Write what waited over budget: one grouped text sample, one point per metric."""
