@@ -122,6 +122,6 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except Exception:  # whatever a provider (or a hostile object) sends is no cost
         return None
     return number if math.isfinite(number) and number >= 0 else None

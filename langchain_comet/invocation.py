@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
-from langchain_comet.serialize import JSON, to_json
+from langchain_comet.serialize import JSON, text_of, to_json
 
 __all__ = ["SECRET", "Invocation", "describe", "is_secret_key", "looks_like_secret", "scrub"]
 
@@ -106,7 +106,7 @@ def describe(invocation_params: Any, serialized: Any, max_chars: int | None) -> 
     tools: JSON = None
     tool_choice: JSON = None
     for key, value in invocation_params.items():
-        name = key if isinstance(key, str) else str(key)
+        name = key if isinstance(key, str) else text_of(key, max_chars)
         if name in TOOLS_KEYS and value:
             tools = _clean(to_json(value, max_chars), secret_keys)
         elif name in TOOL_CHOICE_KEYS and value is not None:
@@ -139,7 +139,7 @@ def secret_fields(serialized: Any) -> frozenset[str]:
     if not isinstance(kwargs, Mapping):
         return frozenset()
     return frozenset(
-        str(key)
+        text_of(key, None)
         for key, value in kwargs.items()
         if isinstance(value, Mapping) and value.get("type") == "secret"
     )

@@ -32,7 +32,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 
 from langchain_comet.media import MediaLog, fingerprint
-from langchain_comet.serialize import JSON, dumps, message_to_dict, to_json, truncate
+from langchain_comet.serialize import JSON, dumps, message_to_dict, text_of, to_json, truncate
 
 __all__ = ["PROMPT_RUN_TYPE", "PromptTemplates", "describe", "messages_digest", "text_digest"]
 
@@ -182,7 +182,7 @@ def _version(metadata: Mapping[str, Any]) -> JSON:
     for key in (VERSION_KEY, HUB_KEYS[2]):
         value = metadata.get(key)
         if value is not None and value != "":
-            return value if isinstance(value, int | float) else truncate(str(value), 1000)
+            return value if isinstance(value, int | float) else text_of(value, 1000)
     return None
 
 
@@ -213,7 +213,7 @@ def _message_template(item: Any) -> dict[str, Any]:
         variable = kwargs.get("variable_name")
         return {"role": "placeholder", "template": f"{{{variable}}}"}
     role = kwargs.get("role") if cls in ("ChatMessagePromptTemplate", "ChatMessage") else None
-    role = role or _ROLES.get(str(cls)) or cls
+    role = role or _ROLES.get(cls if isinstance(cls, str) else "") or to_json(cls, 1000)
     if "content" in kwargs:  # a literal message inside the template
         return {"role": role, "template": kwargs["content"]}
     prompt = kwargs.get("prompt")
@@ -233,9 +233,11 @@ def _variables(
     values: dict[str, Any] = {}
     partial = kwargs.get("partial_variables")
     if isinstance(partial, Mapping):
-        values.update({str(k): v for k, v in partial.items()})
+        values.update({text_of(k, max_chars): v for k, v in partial.items()})
     if isinstance(inputs, Mapping):
-        values.update({str(k): v for k, v in inputs.items() if names is None or k in names})
+        values.update(
+            {text_of(k, max_chars): v for k, v in inputs.items() if names is None or k in names}
+        )
     elif inputs is not None:  # one variable, invoked with its value alone
         values[names[0] if names and len(names) == 1 else "input"] = inputs
     return {key: _variable(value, media, max_chars) for key, value in values.items()}

@@ -181,3 +181,40 @@ def test_fingerprint_is_the_same_whatever_the_wrapper() -> None:
     ]
     assert fingerprint(standard) == fingerprint(openai) != fingerprint(other)
     assert fingerprint("text") == "text"
+
+
+class Hostile:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+
+def test_hostile_prompt_runs_and_blocks_describe_without_raising() -> None:
+    from langchain_comet.prompts import describe
+
+    serialized = {
+        "id": [Hostile()],
+        "kwargs": {
+            "messages": [{"id": [Hostile()], "kwargs": {"prompt": {"kwargs": {"template": 1}}}}],
+            "input_variables": [Hostile(), "x"],
+            "partial_variables": {Hostile(): Hostile()},
+        },
+    }
+    described = describe(
+        "p",
+        serialized,
+        {Hostile(): 1, "x": Hostile()},
+        {"prompt_version": Hostile()},
+        MediaLog(),
+        100,
+    )
+    assert described["name"] == "p"
+    assert set(described) == {"name", "template", "variables", "version"}
+    weird = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,\u00e9\u00e9", "detail": Hostile()},
+    }
+    message = HumanMessage(content=[weird])
+    replaced = MediaLog().message(message, RunMedia(), lambda _: None)
+    assert replaced.content[0]["type"] == "image"
