@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -85,18 +85,23 @@ class PromptTemplates:
         pending.append(_Pending(messages, text, template))
 
     def match(
-        self, ancestors: Iterable[UUID], *, messages: str | None = None, text: str | None = None
+        self, ancestors: Iterable[UUID], digest: Callable[[], str], *, chat: bool
     ) -> dict[str, JSON] | None:
-        """The template whose output is exactly the LLM run's input (``messages`` for a
-        chat model, ``text`` for an LLM), searched from the nearest ancestor up."""
+        """The template whose output is exactly the LLM run's input, searched from the
+        nearest ancestor up. ``digest`` (:func:`messages_digest` of a chat model's
+        messages, :func:`text_digest` of an LLM's prompt) is computed only when some
+        ancestor has a template pending: most LLM runs are fed by none."""
         if not self._by_parent:
             return None
+        wanted: str | None = None
         for ancestor in ancestors:
-            for pending in reversed(self._by_parent.get(ancestor, ())):
-                if (messages is not None and pending.messages == messages) or (
-                    text is not None and pending.text == text
-                ):
-                    return pending.template
+            pending = self._by_parent.get(ancestor)
+            if not pending:
+                continue
+            wanted = digest() if wanted is None else wanted
+            for candidate in reversed(pending):
+                if (candidate.messages if chat else candidate.text) == wanted:
+                    return candidate.template
         return None
 
     def forget(self, run_id: UUID) -> None:

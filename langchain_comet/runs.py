@@ -649,12 +649,17 @@ class RunTree:
         if run.parent_run_id is None:
             return None
         if messages is not None and len(messages) == 1:
-            digest = {"messages": prompts.messages_digest(messages[0])}
+            batch = messages[0]
+            template = self.prompts.match(
+                self._ancestors(run), lambda: prompts.messages_digest(batch), chat=True
+            )
         elif text is not None and len(text) == 1:
-            digest = {"text": prompts.text_digest(text[0])}
+            prompt = text[0]
+            template = self.prompts.match(
+                self._ancestors(run), lambda: prompts.text_digest(prompt), chat=False
+            )
         else:  # one run for several prompts (generate): which template fed which is unknown
             return None
-        template = self.prompts.match(self._ancestors(run), **digest)
         return None if template is None else prompts.with_version(template, run.metadata)
 
     def _ancestors(self, run: _Run) -> Iterator[UUID]:
