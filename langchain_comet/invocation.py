@@ -22,6 +22,7 @@ Runs on the background worker only.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,10 +108,12 @@ def describe(invocation_params: Any, serialized: Any, max_chars: int | None) -> 
     tool_choice: JSON = None
     for key, value in invocation_params.items():
         name = key if isinstance(key, str) else text_of(key, max_chars)
+        # Tool schemas name their properties freely ("password", "token"): only a value
+        # shaped like a credential is one there.
         if name in TOOLS_KEYS and value:
-            tools = _clean(to_json(value, max_chars), secret_keys)
+            tools = _clean(to_json(value, max_chars), secret_keys, by_key=False)
         elif name in TOOL_CHOICE_KEYS and value is not None:
-            tool_choice = _clean(to_json(value, max_chars), secret_keys)
+            tool_choice = _clean(to_json(value, max_chars), secret_keys, by_key=False)
         elif name not in TOOLS_KEYS and name not in TOOL_CHOICE_KEYS:
             params[name] = _param(name, value, secret_keys, max_chars)
     return Invocation(params, tools, tool_choice)
@@ -145,6 +148,7 @@ def secret_fields(serialized: Any) -> frozenset[str]:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a parameter or header named ``key`` holds a credential."""
     name = re.sub(r"[^a-z0-9]", "", key.lower())
@@ -195,8 +199,11 @@ def _unwrap_secrets(value: Any, depth: int) -> Any:
     return value
 
 
-def _clean(value: JSON, secret_keys: frozenset[str], depth: int = 0) -> JSON:
-    """A JSON value with every credential replaced by :data:`SECRET`."""
+def _clean(
+    value: JSON, secret_keys: frozenset[str], depth: int = 0, *, by_key: bool = True
+) -> JSON:
+    """A JSON value with every credential replaced by :data:`SECRET` (``by_key``: also
+    the text under a credential's name)."""
     if isinstance(value, str):
         return SECRET if looks_like_secret(value) else value
     if depth > _MAX_DEPTH:
@@ -204,10 +211,10 @@ def _clean(value: JSON, secret_keys: frozenset[str], depth: int = 0) -> JSON:
     if isinstance(value, dict):
         return {
             key: SECRET
-            if _secret_entry(key, item, secret_keys)
-            else _clean(item, secret_keys, depth + 1)
+            if by_key and _secret_entry(key, item, secret_keys)
+            else _clean(item, secret_keys, depth + 1, by_key=by_key)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_clean(item, secret_keys, depth + 1) for item in value]
+        return [_clean(item, secret_keys, depth + 1, by_key=by_key) for item in value]
     return value
