@@ -493,3 +493,26 @@ def test_an_unpriced_call_has_no_cost_source(handler: CometCallbackHandler, fini
     (run,) = finish(handler).runs()
     assert run["cost_usd"] is None
     assert "cost_source" not in run
+
+
+def test_an_image_the_model_generates_is_referenced_and_logged(
+    handler: CometCallbackHandler, finish: Finish
+) -> None:
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    image = png(32, 32, seed=3)
+    answer = AIMessage(
+        content=[
+            {"type": "text", "text": "Here is your picture."},
+            {"type": "image", "base64": b64(image), "mime_type": "image/png"},
+        ]
+    )
+    GenericFakeChatModel(messages=iter([answer])).invoke("Draw", config={"callbacks": [handler]})
+    archive = finish(handler)
+    (run,) = chat_runs(archive)
+    content = run["outputs"]["generations"][0][0]["message"]["content"]
+    assert content[0] == {"type": "text", "text": "Here is your picture."}
+    assert content[1]["sha256"] == hashlib.sha256(image).hexdigest()
+    (logged,) = archive.uploads("visualization")
+    assert logged.name == content[1]["name"] and logged.data == image
