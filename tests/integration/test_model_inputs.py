@@ -516,3 +516,20 @@ def test_an_image_the_model_generates_is_referenced_and_logged(
     assert content[1]["sha256"] == hashlib.sha256(image).hexdigest()
     (logged,) = archive.uploads("visualization")
     assert logged.name == content[1]["name"] and logged.data == image
+
+
+def test_a_failed_call_still_says_what_it_was_called_with(
+    handler: CometCallbackHandler, finish: Finish
+) -> None:
+    with (
+        OpenAIServer([ScriptedReply("overloaded", status=500)]) as server,
+        pytest.raises(Exception, match="overloaded"),
+    ):
+        chat(server, temperature=0.9).bind_tools([get_weather]).invoke(
+            "hi", config={"callbacks": [handler]}
+        )
+    (run,) = finish(handler).runs()
+    assert run["status"] == "error"
+    assert run["invocation_params"]["temperature"] == 0.9
+    assert [tool["function"]["name"] for tool in run["tools"]] == ["get_weather"]
+    assert run["cost_usd"] is None and "cost_source" not in run
