@@ -74,8 +74,25 @@ _SECRET_SUFFIXES = (
     "credentials",
     "credential",
 )
-# Names ending in "token" that count tokens, never hold one.
-_COUNT_PREFIXES = ("max", "min", "num", "n", "stop", "count", "total", "reserve", "budget")
+# Names ending in "token" that count tokens or name a vocabulary token, never hold a secret.
+_COUNT_PREFIXES = (
+    "max",
+    "min",
+    "num",
+    "count",
+    "total",
+    "budget",
+    "stop",
+    "eos",
+    "bos",
+    "pad",
+    "sep",
+    "unk",
+    "cls",
+    "mask",
+    "start",
+    "end",
+)
 _SECRET_VALUE = re.compile(
     r"^(?:(?:bearer|basic|token|apikey)\s+\S{8,}"
     r"|sk-[A-Za-z0-9_\-]{16,}"

@@ -108,7 +108,18 @@ def test_secret_names_and_values() -> None:
         "cookie",
     ):
         assert is_secret_key(key), key
-    for key in ("max_tokens", "max_new_tokens", "top_k", "temperature", "keywords", "model"):
+    assert is_secret_key("notion_token") and is_secret_key("n_token")
+    for key in (
+        "max_tokens",
+        "max_new_tokens",
+        "top_k",
+        "temperature",
+        "keywords",
+        "model",
+        "max_token",
+        "eos_token",
+        "stop_token",
+    ):
         assert not is_secret_key(key), key
     assert looks_like_secret("Bearer eyJhbGciOiJIUzI1NiJ9")
     assert looks_like_secret("AKIAABCDEFGHIJKLMNOP")
