@@ -144,7 +144,8 @@ class Archive:
                 raise ArchiveError(f"{self.path}: file {payload.get('file_path')} is missing")
             found.append(
                 Upload(
-                    name=params.get("fileName") or "",
+                    # comet_ml names an image (log_image) by figName, any other upload by fileName.
+                    name=params.get("fileName") or params.get("figName") or "",
                     upload_type=kind,
                     metadata=payload.get("metadata") or {},
                     step=params.get("step"),

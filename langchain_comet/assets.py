@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.load import dumpd
 from langchain_core.runnables import Runnable
 
+from langchain_comet.invocation import scrub
 from langchain_comet.serialize import JSON, to_json
 
 
@@ -61,7 +62,7 @@ def model_parameters(asset: Any, max_chars: int | None = None) -> dict[str, JSON
     llm_type = getattr(model, "_llm_type", None)
     params.setdefault("_type", llm_type if isinstance(llm_type, str) else type(model).__name__)
     params.setdefault("class", f"{type(model).__module__}.{type(model).__qualname__}")
-    return _flatten(to_json(params, max_chars))
+    return _flatten(scrub(to_json(params, max_chars)))
 
 
 def _flatten(value: JSON, prefix: str = "") -> dict[str, JSON]:
@@ -80,7 +81,8 @@ def describe(asset: Any, max_chars: int | None = None) -> JSON:
     }
     try:
         if getattr(asset, "is_lc_serializable", lambda: False)():
-            description["langchain"] = to_json(dumpd(asset), max_chars)
+            # default_headers and the like can hold credentials: never logged.
+            description["langchain"] = scrub(to_json(dumpd(asset), max_chars))
     except Exception as exc:
         description["langchain_error"] = f"{type(exc).__name__}: {exc}"
     if isinstance(asset, Runnable):

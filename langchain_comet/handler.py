@@ -126,6 +126,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         redact: Callable[[str], str] | None = None,
         sample_rate: float = 1.0,
         exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT,
+        log_media: bool = True,
         raise_error: bool = False,
     ) -> None:
         super().__init__()
@@ -141,6 +142,8 @@ class CometCallbackHandler(BaseCallbackHandler):
         )
         self.redact = redact
         self.sample_rate = float(sample_rate)
+        # Images, audio and files in chat messages: logged to Comet, or only referenced.
+        self.log_media = bool(log_media)
         self._sampler = TraceSampler(self.sample_rate) if self.sample_rate < 1.0 else None
         self._pricer = Pricer(prices)
         self.task_type = task_type
@@ -233,6 +236,7 @@ class CometCallbackHandler(BaseCallbackHandler):
                 else None
             ),
             pricer=self._pricer,
+            log_media=self.log_media,
         )
 
     # -- counters -----------------------------------------------------------------------

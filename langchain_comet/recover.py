@@ -26,12 +26,14 @@ from typing import Any
 
 from langchain_comet.experiment import archive_path, recovery_experiment
 from langchain_comet.failures import Failures
+from langchain_comet.media import Payload
 from langchain_comet.runs import LLM_RUN_TYPES
 from langchain_comet.session_summary import SessionSummary
 from langchain_comet.sink import (
     ACTION_RECORDS,
     END,
     FLUSH,
+    MEDIA,
     METRICS,
     MODEL,
     OPEN_RUNS_SPOOL,
@@ -214,6 +216,19 @@ class _Replay:
             sink.summary(entry["values"], int(entry.get("step") or 0))
         elif kind == VISUALIZATION:
             sink.visualization(entry["style"], entry["idx"], entry["html"], entry.get("prompt"))
+        elif kind == MEDIA:
+            path = self._path(entry.get("path"))
+            if path is not None:
+                sink.media(
+                    Payload(
+                        kind=str(entry.get("media")),
+                        name=str(entry.get("name")),
+                        mime_type=str(entry.get("mime_type")),
+                        data=path.read_bytes(),
+                        sha256=str(entry.get("sha256")),
+                        metadata=dict(entry.get("metadata") or {}),
+                    )
+                )
         elif kind == MODEL:
             path = self._path(entry.get("path"))
             sink.log_model_file(entry.get("parameters") or {}, path, str(entry.get("name")))

@@ -16,6 +16,7 @@ live handler before any logging handler sees it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -27,6 +28,7 @@ from langchain_comet.failures import Failures
 from langchain_comet.serialize import JSON, truncate
 
 if TYPE_CHECKING:
+    from langchain_comet.media import Payload
     from langchain_comet.runs import RecordWriter
 
 Redact = Callable[[str], str]
@@ -125,6 +127,11 @@ class RedactingWriter:
         # The page was rendered from redacted text (RunTree._visualize); its prompt is not.
         redacted = None if prompt is None else self._redactor.text(prompt)
         self._writer.visualization(style, idx, html, redacted)
+
+    def media(self, payload: Payload) -> None:
+        # The bytes are no text to redact; the metadata (a file name) is.
+        metadata = self._object(payload.metadata)
+        self._writer.media(dataclasses.replace(payload, metadata=metadata))
 
     def _object(self, value: dict[str, JSON]) -> dict[str, JSON]:
         redacted: Any = self._redactor.json(value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,14 +21,16 @@ from uuid import UUID
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 
-from langchain_comet import metrics, usage
+from langchain_comet import cost_source, invocation, metrics, prompts, usage
 from langchain_comet.failures import Failures
+from langchain_comet.media import MediaLog, Payload, RunMedia
 from langchain_comet.pricing import Pricer
 from langchain_comet.redact import Redact, RedactingWriter, Redactor
 from langchain_comet.serialize import (
     DEFAULT_MAX_ITEMS,
     EVENT_TEXTS,
     JSON,
+    head,
     message_text,
     message_to_dict,
     render_messages,
@@ -100,6 +102,8 @@ class RecordWriter(Protocol):
 
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None: ...
 
+    def media(self, payload: Payload) -> None: ...
+
 
 @dataclass(slots=True)
 class _Run:
@@ -127,6 +131,11 @@ class _Run:
     trace_cost_usd: float | None = None
     # The ids as strings, made once: every record and text of the run carries them.
     ids: dict[str, JSON] = field(default_factory=dict)
+    # LLM runs: what the model saw (invocation_params, tools, prompt_template, ...).
+    model_inputs: dict[str, JSON] = field(default_factory=dict)
+    media: RunMedia = field(default_factory=RunMedia)
+    # Prompt runs: their template, matched to the LLM run they feed when they end.
+    prompt_template: dict[str, JSON] | None = None
 
     def __post_init__(self) -> None:
         self.ids = {
@@ -146,6 +155,7 @@ class TreeSettings:
     visualizer: Visualizer | None = None
     pricer: Pricer = field(default_factory=Pricer)
     redact: Redact | None = None
+    log_media: bool = True
 
 
 def iso(wall: float | None) -> str | None:
@@ -200,6 +210,7 @@ class RunTree:
         # waits in memory goes to disk first (store.py's bound must not hang on it).
         self.before_user_code: Callable[[], None] | None = None
         self._open: dict[UUID, _Run] = {}
+        self.prompts = prompts.PromptTemplates()
         self._visualized = 0  # the seed's per-session index of visualized generations
         self._handlers: dict[str, Callable[[Event], None]] = {
             "on_llm_start": self._llm_start,
@@ -228,6 +239,10 @@ class RunTree:
         self.redactor = None
         # No string is longer than MAX_STRING_CHARS, whatever max_text_chars says.
         settings = dataclasses.replace(settings, max_chars=string_limit(settings.max_chars))
+        if writer is not getattr(self, "_media_writer", None):  # a new experiment
+            self._media_writer = writer
+            self.media_log = MediaLog(settings.log_media)
+        self.media_log.enabled = settings.log_media
         if settings.redact is not None:
             self.redactor = Redactor(settings.redact, self.failures, settings.max_chars)
             # Texts are redacted whole, then cut, on their way out (redact.py).
@@ -379,6 +394,7 @@ class RunTree:
         generation_metrics: list[dict[str, Any]] | None = None,
     ) -> dict[str, JSON]:
         self._open.pop(run.run_id, None)
+        self.prompts.forget(run.run_id)
         if run.last_token is not None:
             # The seed logged one action per token; one per run with every token in order
             # keeps the content at a fraction of the records (a stream is hundreds).
@@ -420,6 +436,7 @@ class RunTree:
             record["cost_usd"] = cost_usd
             if cost_usd is not None:
                 self._add_trace_cost(run, cost_usd)
+            record.update(run.model_inputs)
         root = run.parent_run_id is None
         if root:
             record["trace_cost_usd"] = run.trace_cost_usd
@@ -458,15 +475,18 @@ class RunTree:
         ]
         run = self._open_run(event, "llm", {"prompts": self._json(prompts)})
         run.prompts = [self._text_of(p) for p in prompts]
+        self._model_inputs(event, run, text=prompts)
         for idx, prompt in enumerate(prompts):
             self._stream(prompt, event, run, prompt_idx=idx)
         self._record_action(event, run, prompts=list(run.prompts))
 
     def _chat_model_start(self, event: Event) -> None:
         batches: Sequence[Sequence[BaseMessage]] = event.data["messages"]
-        messages = self._json(batches)  # each message as message_to_dict makes it
-        run = self._open_run(event, "chat_model", {"messages": messages})
+        run = self._open_run(event, "chat_model", None)
+        messages: list[JSON] = [self._messages(batch, run) for batch in batches]
+        run.inputs = {"messages": messages}
         run.prompts = [self._text_of(render_messages(batch)) for batch in batches]
+        self._model_inputs(event, run, messages=batches)
         for idx, prompt in enumerate(run.prompts):
             self._stream(prompt, event, run, prompt_idx=idx)
         self._record_action(event, run, messages=messages)
@@ -477,6 +497,17 @@ class RunTree:
         run_type = self._text_of(run_type) if isinstance(run_type, str) and run_type else "chain"
         run = self._open_run(event, run_type, self._json(inputs))
         strings = self._string_items(inputs)
+        if run_type == prompts.PROMPT_RUN_TYPE:
+            run.prompt_template = self.failures.attempt(
+                "prompt templates",
+                prompts.describe,
+                run.name,
+                event.data.get("serialized"),
+                inputs,
+                run.metadata,
+                self.media_log,
+                self.settings.max_chars,
+            )
         if run_type not in _ECHO_RUN_TYPES:
             for key, value in strings:
                 self._stream(value, event, run, key=key)
@@ -585,16 +616,22 @@ class RunTree:
         run = self._take(event, "llm")
         tokens = usage.token_usage(response)
         models = usage.model_names(run.metadata, run.invocation_params, response)
-        cost = self.failures.attempt(
+        cost, source = self.failures.attempt(
             "pricing",
-            self.settings.pricer.cost,
+            cost_source.choose,
+            self.settings.pricer,
+            response,
             tokens,
             usage.provider(run.metadata),
             models,
             event.wall if run.start_wall is None else run.start_wall,
-        )
+        ) or (None, None)
+        if source is not None:
+            run.model_inputs["cost_source"] = source
         outputs: JSON = {
-            "generations": [[self._generation(g) for g in gens] for gens in response.generations],
+            "generations": [
+                [self._generation(g, run) for g in gens] for gens in response.generations
+            ],
             "llm_output": self._json(response.llm_output),
         }
         analyses = self._analyse(response)
@@ -628,15 +665,95 @@ class RunTree:
         texts: list[JSON] = [self._text_of(g.text) for gens in response.generations for g in gens]
         self._record_action(event, run, text=texts, token_usage=record["token_usage"])
 
-    def _generation(self, generation: Generation) -> JSON:
+    def _generation(self, generation: Generation, run: _Run) -> JSON:
         out: dict[str, JSON] = {"text": self._text_of(generation.text)}
         if generation.generation_info:
             out["generation_info"] = self._json(generation.generation_info)
         if isinstance(generation, ChatGeneration):
-            out["message"] = message_to_dict(
-                generation.message, self.settings.max_chars, self.settings.max_items
-            )
+            out["message"] = self._message(generation.message, run)
         return out
+
+    # -- what the model saw (issue #15) --------------------------------------------------
+
+    def _messages(self, batch: Sequence[BaseMessage], run: _Run) -> list[JSON]:
+        kept = head(batch, self.settings.max_items)
+        return [self._message(message, run) for message in kept]
+
+    def _message(self, message: BaseMessage, run: _Run) -> JSON:
+        """A message for the record, its images, audio and files replaced by references
+        (their payloads logged once per experiment: media.py)."""
+        if not isinstance(message, BaseMessage):
+            return self._json(message)
+        replaced = self.failures.attempt(
+            "images, audio and files", self.media_log.message, message, run.media, self._emit
+        )
+        return message_to_dict(
+            replaced or message, self.settings.max_chars, self.settings.max_items
+        )
+
+    def _emit(self, payload: Payload) -> None:
+        self.writer.media(payload)
+
+    def _model_inputs(
+        self,
+        event: Event,
+        run: _Run,
+        *,
+        messages: Sequence[Sequence[BaseMessage]] | None = None,
+        text: Sequence[str] | None = None,
+    ) -> None:
+        """``invocation_params``, ``tools``, ``tool_choice`` and ``prompt_template``."""
+        called = self.failures.attempt(
+            "invocation parameters",
+            invocation.describe,
+            event.data.get("invocation_params"),
+            event.data.get("serialized"),
+            self.settings.max_chars,
+        )
+        fields = run.model_inputs
+        if called is not None:
+            fields["invocation_params"] = called.params
+            if called.tools is not None:
+                fields["tools"] = called.tools
+            if called.tool_choice is not None:
+                fields["tool_choice"] = called.tool_choice
+        template = self.failures.attempt(
+            "prompt templates", self._match_template, run, messages, text
+        )
+        if template is not None:
+            fields["prompt_template"] = template
+
+    def _match_template(
+        self,
+        run: _Run,
+        messages: Sequence[Sequence[BaseMessage]] | None,
+        text: Sequence[str] | None,
+    ) -> dict[str, JSON] | None:
+        """The template of the prompt run whose output this run was called with."""
+        if run.parent_run_id is None:
+            return None
+        if messages is not None and len(messages) == 1:
+            batch = messages[0]
+            template = self.prompts.match(
+                self._ancestors(run), lambda: prompts.messages_digest(batch), chat=True
+            )
+        elif text is not None and len(text) == 1:
+            prompt = text[0]
+            template = self.prompts.match(
+                self._ancestors(run), lambda: prompts.text_digest(prompt), chat=False
+            )
+        else:  # one run for several prompts (generate): which template fed which is unknown
+            return None
+        return None if template is None else prompts.with_version(template, run.metadata)
+
+    def _ancestors(self, run: _Run) -> Iterator[UUID]:
+        parent_id = run.parent_run_id
+        for _ in range(prompts.MAX_ANCESTORS):
+            if parent_id is None:
+                return
+            yield parent_id
+            parent = self._open.get(parent_id)
+            parent_id = parent.parent_run_id if parent is not None else None
 
     def _analyse(self, response: LLMResult) -> list[dict[str, Any]]:
         """Readability and custom metrics of each generation, computed once for the run
@@ -726,6 +843,14 @@ class RunTree:
             run.inputs = self._json(late_inputs)
         outputs = event.data["outputs"]
         strings = self._string_items(outputs)
+        if run.prompt_template is not None and run.parent_run_id is not None:
+            self.failures.attempt(
+                "prompt templates",
+                self.prompts.ended,
+                run.parent_run_id,
+                outputs,
+                run.prompt_template,
+            )
         if run.run_type not in _ECHO_RUN_TYPES:
             for key, value in strings:
                 self._stream(value, event, run, key=key)

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from langchain_comet.inputs_view import detail_lines
 from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary, usd
 
 # Children listed under one run before the rest are counted ("… 120 more runs").
@@ -268,4 +269,6 @@ def _run_label(run: dict[str, Any]) -> Text:
     error = run.get("error")
     if status == "error" and isinstance(error, dict):
         label.append(f"  {error.get('type')}: {error.get('message')}", style="red")
+    for line in detail_lines(run):  # what an LLM call saw: parameters, tools, template, media
+        label.append(f"\n  {line}", style="bright_black")
     return label

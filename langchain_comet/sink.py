@@ -11,6 +11,7 @@ at a time.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import time
@@ -33,6 +34,7 @@ from langchain_comet.experiment import (
 )
 from langchain_comet.failures import Failures
 from langchain_comet.kept_calls import KeptCalls
+from langchain_comet.media import Payload
 from langchain_comet.serialize import JSON, dumps
 from langchain_comet.store import Manifest, SessionStore, Spool, new_manifest, sessions_root
 
@@ -61,11 +63,12 @@ class CometMLError(RuntimeError):
 
 
 # Journal record kinds (``journal.jsonl``): everything the sink is given that is not spooled.
-TEXT, METRICS, SUMMARY, VISUALIZATION, MODEL, FLUSH, END = (
+TEXT, METRICS, SUMMARY, VISUALIZATION, MEDIA, MODEL, FLUSH, END = (
     "text",
     "metrics",
     "summary",
     "visualization",
+    "media",
     "model",
     "flush",
     "end",
@@ -326,6 +329,34 @@ class CometSink:
             metadata={"prompt": prompt},
             step=idx,
         )
+
+    def media(self, payload: Payload) -> None:
+        """One image, audio clip or file from a chat message, logged once per experiment
+        (the run tree keeps which): images with ``log_image`` (Comet's Images tab), audio
+        with ``log_audio`` (which takes only a file path), anything else as an asset.
+        The bytes are kept in the session folder too, for ``recover``."""
+        metadata = {**payload.metadata, "bytes": len(payload.data)}
+        path = self._disk(self.store.file, payload.name, payload.data)
+        self._journal(
+            {
+                "kind": MEDIA,
+                "media": payload.kind,
+                "name": payload.name,
+                "mime_type": payload.mime_type,
+                "sha256": payload.sha256,
+                "metadata": payload.metadata,
+                "path": None if path is None else self.store.relative(path),
+            }
+        )
+        if payload.kind == "image":
+            self._comet("log_image", io.BytesIO(payload.data), name=payload.name, metadata=metadata)
+        elif payload.kind == "audio":
+            if path is not None:
+                self._comet("log_audio", str(path), file_name=payload.name, metadata=metadata)
+        else:
+            self._comet(
+                "log_asset", io.BytesIO(payload.data), file_name=payload.name, metadata=metadata
+            )
 
     def run(self, record: dict[str, JSON]) -> None:
         self._disk(self.runs.append, record)

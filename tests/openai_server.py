@@ -13,6 +13,8 @@ clients can be exercised end to end without the network::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import re
@@ -61,6 +63,10 @@ class ScriptedReply:
     all request messages' text, ``completion_tokens`` as the number of content word pieces
     (== streamed content chunks) plus one per tool call. For ``status != 200``, ``content``
     (if set) becomes the error message.
+
+    Gateways: ``cost`` (USD) is answered as ``usage.cost``, the way OpenRouter and
+    LiteLLM report what a call cost; ``headers`` are added to the HTTP response (e.g.
+    LiteLLM's ``x-litellm-response-cost``).
     """
 
     content: str = ""
@@ -73,6 +79,8 @@ class ScriptedReply:
     status: int = 200
     delay_s: float = 0.0
     chunk_delay_s: float = 0.0
+    cost: float | None = None
+    headers: dict[str, str] | None = None
 
 
 ReplySource = Iterable[ScriptedReply] | Callable[[dict[str, Any]], ScriptedReply] | None
@@ -91,6 +99,63 @@ def _message_text(content: Any) -> str:
                 texts.append(part["text"])
         return " ".join(texts)
     return ""
+
+
+_IMAGE_URL_PREFIXES = ("data:image/", "http://", "https://")
+_AUDIO_FORMATS = ("wav", "mp3")
+
+
+def _invalid_content(request: dict[str, Any]) -> str | None:
+    """Why a message's content parts would be refused by OpenAI's API, or None.
+
+    Images (``image_url``: a ``data:image/...;base64`` URL or an http(s) URL), audio
+    (``input_audio``: base64 ``data`` and a ``format``) and files (``file``: ``file_data``
+    or ``file_id``) are accepted next to text, as OpenAI accepts them.
+    """
+    for index, message in enumerate(request.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            problem = _invalid_part(part)
+            if problem is not None:
+                return f"messages[{index}]: {problem}"
+    return None
+
+
+def _invalid_part(part: Any) -> str | None:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text":
+        return None if isinstance(part.get("text"), str) else "text part without text"
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str) or not url.startswith(_IMAGE_URL_PREFIXES):
+            return f"invalid image_url: {str(url)[:40]!r}"
+        if url.startswith("data:") and not _is_base64(url.partition(",")[2]):
+            return "image data URL is not base64"
+        return None
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        if not isinstance(audio, dict) or audio.get("format") not in _AUDIO_FORMATS:
+            return "input_audio needs a format (wav or mp3)"
+        return None if _is_base64(audio.get("data")) else "input_audio data is not base64"
+    if kind == "file":
+        file = part.get("file")
+        if isinstance(file, dict) and (file.get("file_data") or file.get("file_id")):
+            return None
+        return "file part needs file_data or file_id"
+    return f"unsupported content part type {kind!r}"
+
+
+def _is_base64(data: Any) -> bool:
+    if not isinstance(data, str) or not data:
+        return False
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _count_prompt_words(request: dict[str, Any]) -> int:
@@ -156,12 +221,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+    def _send_json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -203,6 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         owner = self.server.owner
         owner._record(request)
+        problem = _invalid_content(request)
+        if problem is not None:
+            self._send_error_json(400, problem)
+            return
         try:
             reply = owner._next_reply(request)
         except Exception as exc:  # a broken reply callable -> visible 500, not a hung client
@@ -220,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         if request.get("stream"):
             self._stream(request, reply)
         else:
-            self._send_json(200, _completion(request, reply))
+            self._send_json(200, _completion(request, reply), reply.headers)
 
     def _stream(self, request: dict[str, Any], reply: ScriptedReply) -> None:
         self.send_response(200)
@@ -228,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
+        for name, value in (reply.headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         try:
             for index, event in enumerate(_stream_events(request, reply)):
@@ -268,7 +343,7 @@ def _usage(request: dict[str, Any], reply: ScriptedReply) -> dict[str, Any]:
     completion = reply.completion_tokens or (
         len(split_words(reply.content)) + len(reply.tool_calls or [])
     )
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
@@ -277,6 +352,9 @@ def _usage(request: dict[str, Any], reply: ScriptedReply) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": reply.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
     }
+    if reply.cost is not None:  # what a gateway (OpenRouter, LiteLLM) says the call cost
+        usage["cost"] = reply.cost
+    return usage
 
 
 def _model_name(request: dict[str, Any], reply: ScriptedReply) -> str:

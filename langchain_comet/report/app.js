@@ -449,6 +449,7 @@ function renderDetails(run) {
     ["model", run.model],
     ["provider", run.provider],
     ["cost", DATA.overview.cost.recorded && (run.type === "llm" || run.type === "chat_model") ? fmtUsd(run.cost) : null],
+    ["cost source", run.cost_source ? COST_SOURCES[run.cost_source] || run.cost_source : null],
     ["trace cost", run.trace_cost !== null && run.trace_cost !== undefined ? fmtUsd(run.trace_cost) : null],
     ["time to first token", run.ttft !== null && run.ttft !== undefined ? fmtMs(run.ttft) : null],
     ["tokens streamed", run.streamed || null],
@@ -461,6 +462,9 @@ function renderDetails(run) {
   ];
   if (run.error) children.push(errorSection(run.error));
   if (run.tokens) children.push(tokenSection(run.tokens));
+  if (run.params) children.push(paramsSection(run.params));
+  if (run.tools || run.tool_choice !== undefined && run.tool_choice !== null) children.push(toolsSection(run.tools, run.tool_choice));
+  if (run.prompt_template) children.push(templateSection(run.prompt_template));
   children.push(section("Inputs", valueView(run.inputs, "inputs")));
   children.push(section("Outputs", valueView(run.outputs, "outputs")));
   if (run.generation_metrics) children.push(collapsible("Generation metrics", jsonView(run.generation_metrics)));
@@ -543,14 +547,117 @@ function chatOutput(value) {
 }
 
 function messageView(message) {
-  const content = typeof message.content === "string" ? message.content : JSON.stringify(message.content, null, 2);
   const node = el("div", { class: "msg " + message.role },
     el("div", { class: "role", text: message.role + (message.name ? " · " + message.name : "") }),
-    content ? el("div", { class: "content", text: content }) : null);
+    contentView(message.content));
   for (const call of message.tool_calls || []) {
     node.append(el("div", { class: "tool-call", text: "→ " + call.name + "(" + JSON.stringify(call.args) + ")" }));
   }
   return node;
+}
+
+// -- what the model saw (issue #15) ----------------------------------------------------------
+
+const COST_SOURCES = { provider: "reported by the provider", prices: "prices option", "genai-prices": "genai-prices" };
+const MEDIA_KINDS = ["image", "audio", "video", "file"];
+
+// A message's content: text as text, media references as thumbnails, players or chips.
+function contentView(content) {
+  if (content === null || content === undefined || content === "") return null;
+  if (typeof content === "string") return el("div", { class: "content", text: content });
+  if (!Array.isArray(content)) return el("div", { class: "content", text: JSON.stringify(content, null, 2) });
+  return el("div", { class: "content-parts" }, content.map((part) => {
+    if (typeof part === "string") return el("div", { class: "content", text: part });
+    if (part && part.type === "text" && typeof part.text === "string") return el("div", { class: "content", text: part.text });
+    if (isMediaReference(part)) return mediaView(part);
+    return el("div", { class: "content", text: JSON.stringify(part, null, 2) });
+  }));
+}
+
+function isMediaReference(part) {
+  return part && typeof part === "object" && MEDIA_KINDS.includes(part.type) &&
+    ["sha256", "url", "file_id", "omitted"].some((key) => key in part);
+}
+
+function fmtBytes(count) {
+  if (typeof count !== "number") return null;
+  if (count < 1024) return count + " B";
+  if (count < 1048576) return (count / 1024).toFixed(1) + " kB";
+  return (count / 1048576).toFixed(1) + " MB";
+}
+
+function mediaView(ref) {
+  const inline = ref.name ? DATA.media.inline[ref.name] : undefined;
+  const facts = [ref.mime_type, fmtBytes(ref.bytes), ref.detail ? "detail " + ref.detail : null]
+    .filter((fact) => fact);
+  let preview = null;
+  if (inline && ref.type === "image") {
+    preview = el("img", { class: "media-thumb", alt: ref.name, title: ref.name });
+    preview.src = inline;
+  } else if (inline && ref.type === "audio") {
+    preview = el("audio", { class: "media-audio", controls: true, preload: "metadata", title: ref.name });
+    preview.src = inline;
+  }
+  let note = null;
+  if (ref.url) note = "remote " + ref.type + ", not fetched: " + ref.url;
+  else if (ref.file_id) note = "provider file " + ref.file_id;
+  else if (ref.omitted) note = "not logged: " + ref.omitted;
+  else if (ref.name && !inline) note = DATA.media.skipped[ref.name] ? "in the archive, not in this report: " + DATA.media.skipped[ref.name] : "in the archive";
+  return el("figure", { class: "media " + ref.type, "data-media": ref.name || ref.url || ref.file_id || "" },
+    preview,
+    el("figcaption", {},
+      el("span", { class: "badge t-tool", text: ref.type }),
+      el("span", { class: "media-name", text: ref.name || ref.filename || "" }),
+      facts.length ? el("span", { class: "muted", text: facts.join(" · ") }) : null,
+      note ? el("div", { class: "muted small media-note", text: note }) : null,
+      ref.sha256 ? el("div", { class: "muted small mono", text: "sha256 " + ref.sha256 }) : null));
+}
+
+function paramsSection(params) {
+  const entries = Object.entries(params).filter(([, value]) => value !== null && value !== undefined);
+  if (!entries.length) return section("Invocation parameters", el("div", { class: "muted", text: "none passed" }));
+  return section("Invocation parameters", el("dl", { class: "kv params" }, entries.map(([key, value]) =>
+    [el("dt", { text: key }), el("dd", { class: "mono", text: typeof value === "string" ? value : JSON.stringify(value) })])));
+}
+
+function toolName(tool) {
+  if (!tool || typeof tool !== "object") return String(tool);
+  if (tool.function && tool.function.name) return tool.function.name;
+  return tool.name || tool.type || "?";
+}
+
+function toolsSection(tools, choice) {
+  const list = Array.isArray(tools) ? tools : [];
+  const body = el("div", { class: "tools" },
+    choice !== null && choice !== undefined
+      ? el("div", { class: "muted small", text: "tool_choice: " + (typeof choice === "string" ? choice : JSON.stringify(choice)) })
+      : null,
+    list.map((tool) => el("details", { class: "tool" },
+      el("summary", {}, el("b", { class: "mono", text: toolName(tool) }),
+        tool && tool.function && tool.function.description ? el("span", { class: "muted", text: " " + tool.function.description }) : null),
+      jsonView(tool))));
+  return section("Tools offered (" + list.length + ")", body);
+}
+
+function templateSection(template) {
+  const head = el("div", { class: "muted small" }, el("b", { text: template.name || "template" }),
+    template.version !== null && template.version !== undefined ? " · version " + template.version : "");
+  let text;
+  if (Array.isArray(template.template)) {
+    text = el("div", {}, template.template.map((part) => el("div", { class: "msg " + (part && part.role) },
+      el("div", { class: "role", text: part && part.role ? part.role : "?" }),
+      el("div", { class: "content", text: part && typeof part.template === "string" ? part.template : JSON.stringify(part && part.template, null, 2) }))));
+  } else if (typeof template.template === "string") {
+    text = el("pre", { class: "text", text: template.template });
+  } else {
+    text = el("div", { class: "muted", text: "template text not recorded (the prompt is not serializable)" });
+  }
+  const variables = template.variables && typeof template.variables === "object" ? Object.entries(template.variables) : [];
+  const vars = variables.length
+    ? el("dl", { class: "kv params" }, variables.map(([key, value]) => [el("dt", { text: key }),
+      el("dd", {}, isMediaReference(value) ? mediaView(value) : el("span", { class: "mono", text: typeof value === "string" ? value : JSON.stringify(value) }))]))
+    : el("div", { class: "muted small", text: "no variables" });
+  return section("Prompt template", el("div", { class: "template" }, head, text, el("h4", { text: "variables" }), vars));
 }
 
 function jsonView(value) {

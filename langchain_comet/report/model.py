@@ -7,6 +7,7 @@ size by slicing, without building trees of its own.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from typing import Any
@@ -45,7 +46,19 @@ RUN_FIELDS = {
     "events": "events",
     "generation_metrics": "generation_metrics",
     "step": "step",
+    # What the model saw (issue #15): shown in their own sections of the run view.
+    "invocation_params": "params",
+    "tools": "tools",
+    "tool_choice": "tool_choice",
+    "prompt_template": "prompt_template",
+    "cost_source": "cost_source",
 }
+# Images and audio from chat messages are inlined as data: URIs, the page fetching nothing:
+# up to this much per item and in all; past it the message names them without a preview.
+MAX_INLINE_MEDIA_BYTES = 5 * 1024 * 1024
+MAX_INLINE_MEDIA_TOTAL = 25 * 1024 * 1024
+# comet_ml's upload types for log_image and log_audio.
+INLINE_UPLOAD_TYPES = {"visualization": "image", "audio": "audio"}
 
 
 def report_data(summary: Summary, max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, Any]:
@@ -76,6 +89,7 @@ def report_data(summary: Summary, max_chars: int = DEFAULT_MAX_CHARS) -> dict[st
             for family in summary.metrics
         ],
         "visualizations": _visualizations(summary),
+        "media": _media(summary),
     }
 
 
@@ -215,6 +229,33 @@ def _clip(value: Any, max_chars: int) -> Any:
     if isinstance(value, list):
         return [_clip(item, max_chars) for item in value]
     return value
+
+
+def _media(summary: Summary) -> dict[str, Any]:
+    """The images and audio the run records reference, by name, as data: URIs; and
+    why the others are not inlined (``skipped``)."""
+    inlined: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    total = 0
+    for upload in summary.archive.uploads():
+        kind = INLINE_UPLOAD_TYPES.get(upload.upload_type)
+        if kind is None or not upload.name.startswith(f"langchain-{kind}-"):
+            continue
+        size = len(upload.data)
+        if size > MAX_INLINE_MEDIA_BYTES:
+            skipped[upload.name] = f"larger than {MAX_INLINE_MEDIA_BYTES // 2**20} MiB"
+            continue
+        if total + size > MAX_INLINE_MEDIA_TOTAL:
+            skipped[upload.name] = (
+                f"the report inlines at most {MAX_INLINE_MEDIA_TOTAL // 2**20} MiB"
+            )
+            continue
+        mime = upload.metadata.get("mime_type")
+        if not isinstance(mime, str) or not mime.startswith(f"{kind}/"):
+            mime = "image/png" if kind == "image" else "audio/wav"
+        total += size
+        inlined[upload.name] = f"data:{mime};base64,{base64.b64encode(upload.data).decode()}"
+    return {"inline": inlined, "skipped": skipped}
 
 
 def _visualizations(summary: Summary) -> dict[str, Any]:

@@ -400,3 +400,40 @@ def test_models_endpoint_and_raw_sse_stream() -> None:
     assert payloads[4]["choices"] == []
     assert payloads[4]["usage"]["total_tokens"] == 3
     assert {p["object"] for p in payloads} == {"chat.completion.chunk"}
+
+
+# -- gateways and media ---------------------------------------------------------------
+
+
+def test_a_gateway_cost_is_answered_in_usage_and_headers() -> None:
+    reply = ScriptedReply("ok", cost=0.0007, headers={"x-litellm-response-cost": "0.0007"})
+    with OpenAIServer([reply]) as server:
+        answer = make_llm(server, include_response_headers=True).invoke("hi")
+    assert answer.response_metadata["token_usage"]["cost"] == 0.0007
+    assert answer.response_metadata["headers"]["x-litellm-response-cost"] == "0.0007"
+
+
+def test_images_audio_and_files_are_accepted_and_broken_parts_refused() -> None:
+    from tests.media_files import b64, data_url, png, wav
+
+    good = HumanMessage(
+        content=[
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": data_url("image/png", png(4, 4))}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+            {"type": "input_audio", "input_audio": {"data": b64(wav()), "format": "wav"}},
+            {
+                "type": "file",
+                "file": {"file_data": data_url("application/pdf", b"%PDF"), "filename": "a.pdf"},
+            },
+        ]
+    )
+    bad = HumanMessage(
+        content=[{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not base64"}}]
+    )
+    with OpenAIServer() as server:
+        llm = make_llm(server)
+        assert llm.invoke([good]).content == "ok"
+        with pytest.raises(openai.BadRequestError, match="not base64"):
+            llm.invoke([bad])
+    assert len(server.requests[0]["messages"][0]["content"]) == 5
