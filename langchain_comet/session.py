@@ -97,13 +97,14 @@ class Session:
         finish: bool = False,
         reset: bool = False,
         tree_settings: TreeSettings | None = None,
+        graph: tuple[JSON, str] | None = None,
     ) -> CometSink:
         """Write the session so far; end the experiment if ``finish``; start anew if ``reset``.
 
         Runs on the worker, after every event already queued, so nothing recorded before
         the call is missed and the spools are never read while being written.
         """
-        return self.worker.call(lambda: self._flush(model, finish, reset, tree_settings))
+        return self.worker.call(lambda: self._flush(model, finish, reset, tree_settings, graph))
 
     def _flush(
         self,
@@ -111,6 +112,7 @@ class Session:
         finish: bool,
         reset: bool,
         tree_settings: TreeSettings | None,
+        graph: tuple[JSON, str] | None = None,
     ) -> CometSink:
         if tree_settings is not None:
             self.tree_settings = tree_settings
@@ -118,7 +120,7 @@ class Session:
         sink = self.sink
         if self._sink_ended:
             if not reset:
-                if model is not None:
+                if model is not None or graph is not None:
                     logger.warning(
                         "langchain-comet: flush_tracker(langchain_asset=...) after the "
                         "experiment ended (finish=True, or at exit): the asset is not logged"
@@ -135,6 +137,9 @@ class Session:
             self.failures.attempt(
                 "logging the LangChain asset", sink.log_model, parameters, description, name
             )
+        if graph is not None:
+            structure, mermaid = self._redacted_graph(graph)
+            self.failures.attempt("logging the graph", sink.log_graph, structure, mermaid)
         if finish or reset:
             self.failures.attempt("ending the Comet experiment", sink.end)
             self._sink_ended = True
@@ -153,6 +158,14 @@ class Session:
         redacted = redactor.json(dict(parameters))
         assert isinstance(redacted, dict)
         return redacted, redactor.json(description), redactor.text(name)
+
+    def _redacted_graph(self, graph: tuple[JSON, str]) -> tuple[JSON, str]:
+        """A graph's structure and Mermaid text, through ``redact`` if set."""
+        redactor = self.tree.redactor
+        if redactor is None:
+            return graph
+        structure, mermaid = graph
+        return redactor.json(structure), redactor.text(mermaid)
 
     def _close_tree(self) -> None:
         self.tree.close(time.time(), time.perf_counter())

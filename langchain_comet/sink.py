@@ -35,6 +35,9 @@ logger = logging.getLogger("langchain_comet")
 SESSION_TABLE = "langchain-llm-session.csv"
 ACTION_RECORDS = "langchain-action_records.json"
 RUN_TREE = "langchain-runs.jsonl"
+FEEDBACK = "langchain-feedback.jsonl"
+GRAPH_JSON = "langchain-graph.json"
+GRAPH_MERMAID = "langchain-graph.mmd"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
 SPOOL_BUFFER = 1 << 20
@@ -440,6 +443,7 @@ class CometSink:
         self.runs = Spool(self._dir, RUN_TREE)
         self.rows = Spool(self._dir, "rows.jsonl")
         self.actions = Spool(self._dir, ACTION_RECORDS, array=True)
+        self.feedbacks = Spool(self._dir, FEEDBACK)
         self._asset_seq = 0
         self._budget = budget if budget is not None else TokenBucket()
         self._grouped = GroupedTexts()
@@ -511,6 +515,9 @@ class CometSink:
     def action(self, record: dict[str, JSON]) -> None:
         self._disk(self.actions.append, record)
 
+    def feedback(self, record: dict[str, JSON]) -> None:
+        self._disk(self.feedbacks.append, record)
+
     # -- flush --------------------------------------------------------------------------
 
     def write_session(self, langchain_version: str) -> None:
@@ -527,6 +534,7 @@ class CometSink:
         spools: tuple[tuple[Spool, str, dict[str, JSON] | None], ...] = (
             (self.actions, ACTION_RECORDS, versions),
             (self.runs, RUN_TREE, None),
+            (self.feedbacks, FEEDBACK, None),
         )
         for spool, name, metadata in spools:
             path = self._disk(spool.take)
@@ -551,6 +559,13 @@ class CometSink:
         path = self._disk(self._asset_file, MODEL_FILE, dumps(description, None))
         if path is not None:
             self._comet("log_model", name, str(path), file_name=MODEL_FILE)
+
+    def log_graph(self, structure: JSON, mermaid: str) -> None:
+        """A LangGraph graph's nodes and edges (JSON) and its Mermaid text, as assets."""
+        for name, text in ((GRAPH_JSON, dumps(structure, None)), (GRAPH_MERMAID, mermaid)):
+            path = self._disk(self._asset_file, name, text)
+            if path is not None:
+                self._comet("log_asset", str(path), file_name=name)
 
     def _asset_file(self, name: str, text: str) -> Path:
         """A fresh file per logged asset: comet_ml may read it after the call returns."""
@@ -586,6 +601,6 @@ class CometSink:
             self._failures.report("comet_ml's writer", CometMLError(message), background=True)
 
     def discard(self) -> None:
-        for spool in (self.rows, self.actions, self.runs):
+        for spool in (self.rows, self.actions, self.runs, self.feedbacks):
             spool.drop()
         shutil.rmtree(self._dir, ignore_errors=True)
