@@ -307,7 +307,7 @@ function renderTraces(panel) {
 
 // A filter by user or session, shown only when the archive has any.
 function fillSelect(select, values, everything) {
-  select.replaceChildren(el("option", { value: "", text: everything }), values.map((v) => el("option", { value: v, text: v })));
+  select.replaceChildren(el("option", { value: "", text: everything }), ...values.map((v) => el("option", { value: v, text: v })));
   select.hidden = !values.length;
   return select;
 }
@@ -992,7 +992,7 @@ renderers.feedback = (panel) => {
 
 // -- graph ------------------------------------------------------------------------------------
 
-const GRAPH = { rankGap: 84, nodeGap: 28, nodeHeight: 34, pad: 24 };
+const GRAPH = { rankGap: 84, nodeGap: 130, nodeHeight: 34, pad: 24 };
 
 // Ranks by longest path from the entry, ignoring the edges that close a loop; nodes of a
 // rank side by side in the order LangGraph lists them.
@@ -1056,7 +1056,7 @@ function drawGraph(structure) {
     const x0 = Math.min(...boxes.map((b) => b.x)) - 10, y0 = Math.min(...boxes.map((b) => b.y)) - 18;
     const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + 10, y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 8;
     chart.append(svg("rect", { class: "g-cluster", x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8 }));
-    const label = svg("text", { class: "g-cluster-label", x: x0 + 6, y: y0 + 12 });
+    const label = svg("text", { class: "g-cluster-label", x: x0 - 6, y: y0 + 12, "text-anchor": "end" });
     label.textContent = name;
     chart.append(label);
   }
@@ -1066,11 +1066,11 @@ function drawGraph(structure) {
     const cls = "g-edge" + (edge.conditional ? " conditional" : "");
     let path, head;
     if (back.has(edge.source + "\u0000" + edge.target) || b.y <= a.y) {
-      // A loop back up: around the right of both nodes.
-      const x = Math.max(a.x + a.w, b.x + b.w) + 30;
+      // A loop back up: around the left of both nodes (run counts are on their right).
+      const x = Math.min(a.x, b.x) - 30;
       const sy = a.y + a.h / 2, ty = b.y + b.h / 2;
-      path = `M${a.x + a.w},${sy} C${x},${sy} ${x},${ty} ${b.x + b.w},${ty}`;
-      head = arrowHead(b.x + b.w, ty, -1, 0);
+      path = `M${a.x},${sy} C${x},${sy} ${x},${ty} ${b.x},${ty}`;
+      head = arrowHead(b.x, ty, 1, 0);
     } else {
       const sx = a.x + a.w / 2, sy = a.y + a.h, tx = b.x + b.w / 2, ty = b.y;
       const mid = (sy + ty) / 2;
@@ -1089,9 +1089,9 @@ function drawGraph(structure) {
   const counts = new Map();
   for (const run of RUNS) {
     if (!run.is_node) continue;
-    const entry = counts.get(run.node) || { runs: 0, interrupted: 0, errors: 0 };
+    const entry = counts.get(run.node) || { runs: 0, interrupted: 0, handoffs: 0, errors: 0 };
     entry.runs++;
-    if (run.status === "interrupted") entry.interrupted++;
+    if (run.status === "interrupted") entry[run.interrupt && run.interrupt.kind === "handoff" ? "handoffs" : "interrupted"]++;
     if (run.status === "error") entry.errors++;
     counts.set(run.node, entry);
   }
@@ -1105,12 +1105,12 @@ function drawGraph(structure) {
     const count = counts.get(node.name);
     if (count) {
       const title = svg("title", {});
-      title.textContent = node.id + ": " + count.runs + " runs, " + count.interrupted + " interrupted, " + count.errors + " errors";
+      title.textContent = node.id + ": " + count.runs + " runs, " + count.interrupted + " paused, " + count.handoffs + " handed off, " + count.errors + " failed";
       const note = svg("text", { class: "g-count", x: box.x + box.w + 6, y: box.y + box.h / 2 + 4 });
       note.textContent = "×" + count.runs + (count.interrupted ? " · " + count.interrupted + " paused" : "") +
-        (count.errors ? " · " + count.errors + " failed" : "");
+        (count.handoffs ? " · " + count.handoffs + " handed off" : "") + (count.errors ? " · " + count.errors + " failed" : "");
       group.append(title, note);
-      if (count.interrupted || count.errors) group.classList.add(count.errors ? "has-errors" : "has-interrupts");
+      if (count.interrupted || count.handoffs || count.errors) group.classList.add(count.errors ? "has-errors" : "has-interrupts");
     }
     chart.append(group);
   }
