@@ -145,3 +145,24 @@ def refund_agent() -> Any:
         system_prompt="You handle refunds.",
         checkpointer=InMemorySaver(),
     )
+
+
+def approval_agent() -> Any:
+    """``create_agent`` with LangChain's ``HumanInTheLoopMiddleware`` on a tool."""
+    from langchain.agents.middleware import HumanInTheLoopMiddleware
+
+    script = iter(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[{"name": "order_status", "args": {"order_id": "B-1"}, "id": "c1"}],
+            ),
+            AIMessage(content="It was delivered."),
+        ]
+    )
+    return create_agent(
+        ScriptedChatModel(messages=script),
+        tools=[order_status],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"order_status": True})],
+        checkpointer=InMemorySaver(),
+    )

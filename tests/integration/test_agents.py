@@ -3,9 +3,11 @@ the graph's structure are recorded: real LangGraph and ``create_agent``, the rea
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,16 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from langgraph.types import Command
 
-from langchain_comet import CometCallbackHandler, cli
+from langchain_comet import CometCallbackHandler, cli, trace_attributes
 from langchain_comet.archive import Archive
 from langchain_comet.summary import summarize
-from tests.agents import failing_graph, handoff_graph, refund_agent, review_graph
+from tests.agents import (
+    approval_agent,
+    failing_graph,
+    handoff_graph,
+    refund_agent,
+    review_graph,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -187,6 +195,24 @@ def test_create_agent_pauses_in_a_tool_and_resumes_as_one_trace(
     assert re.search(r"interrupted\s+3\b", out)  # the tool, its node and the graph
 
 
+def test_human_in_the_loop_middleware_pauses_as_control_flow(
+    handler: CometCallbackHandler, finish: Callable[..., Archive]
+) -> None:
+    agent = approval_agent()
+    config = {"configurable": {"thread_id": "approval"}, "callbacks": [handler]}
+    assert "__interrupt__" in agent.invoke({"messages": [("user", "Where is B-1?")]}, config)
+    done = agent.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config)
+    assert done["messages"][-1].content == "It was delivered."
+    archive = finish(handler)
+    runs = archive.runs()
+    hook = by_name(runs, "HumanInTheLoopMiddleware.after_model")
+    assert [run["status"] for run in hook] == ["interrupted", "success", "success"]
+    assert hook[0]["interrupt"]["kind"] == "interrupt"
+    assert [root["status"] for root in roots(runs)] == ["interrupted", "success"]
+    assert len({run["trace_id"] for run in runs}) == 1
+    assert by_name(runs, "order_status")[0]["status"] == "success"  # ran once, approved
+
+
 def test_hidden_runs_are_kept_and_folded(
     handler: CometCallbackHandler, finish: Callable[..., Archive]
 ) -> None:
@@ -240,3 +266,50 @@ def test_an_asset_that_is_not_a_graph_logs_no_graph(
     archive = finish(handler)
     assert archive.graph() is None
     assert archive.assets("model.json")
+
+
+async def test_streamed_graphs_are_stitched_too(
+    handler: CometCallbackHandler, finish: Callable[..., Archive]
+) -> None:
+    graph = review_graph()
+    config = {"configurable": {"thread_id": "streamed"}, "callbacks": [handler]}
+    chunks = [chunk async for chunk in graph.astream({"topic": "a"}, config, stream_mode="updates")]
+    assert "__interrupt__" in chunks[-1]
+    async for _ in graph.astream(Command(resume="y"), config):
+        pass
+    for _ in graph.stream(Command(resume="z"), config, stream_mode="values"):
+        pass
+    archive = await asyncio.to_thread(finish, handler)
+    first, *resumes = roots(archive.runs())
+    assert [root["status"] for root in (first, *resumes)] == [
+        "interrupted",
+        "interrupted",
+        "success",
+    ]
+    assert {root["trace_id"] for root in resumes} == {first["run_id"]}
+    assert [root["resumed_from"] for root in resumes] == [first["run_id"]] * 2
+
+
+def test_redact_covers_interrupts_feedback_attributes_and_the_graph(
+    make_handler: Callable[..., CometCallbackHandler], finish: Callable[..., Archive]
+) -> None:
+    secret = "sk-" + "a1" * 16
+
+    def redact(text: str) -> str:
+        return text.replace(secret, "[REDACTED]")
+
+    handler = make_handler(redact=redact)
+    graph = review_graph()
+    config = {"configurable": {"thread_id": "r"}, "callbacks": [handler]}
+    with trace_attributes(user_id=f"user {secret}", metadata={"key": secret}):
+        graph.invoke({"topic": secret}, config)
+    handler.log_feedback(handler.last_trace_id or "", "helpful", True, comment=f"see {secret}")
+    handler.flush_tracker(langchain_asset=graph)
+    archive = finish(handler)
+    with zipfile.ZipFile(archive.path) as zipped:
+        for name in zipped.namelist():
+            assert secret.encode() not in zipped.read(name), name
+    paused = by_name(archive.runs(), "approve")[0]
+    assert paused["interrupt"]["values"][0]["draft"] == "A post about [REDACTED]."
+    assert paused["user_id"] == "user [REDACTED]"
+    assert archive.feedback()[0]["comment"] == "see [REDACTED]"
