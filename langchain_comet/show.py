@@ -45,7 +45,7 @@ STATUS_MARKS = {
     "success": ("✓ ", "green"),
     "error": ("✗ ", "red"),
     "interrupted": ("⏸ ", "yellow"),
-    "incomplete": ("… ", "yellow"),
+    "incomplete": ("◌ ", "yellow"),
 }
 
 

@@ -342,7 +342,9 @@ function traceMatches(trace, query) {
   for (let i = trace.start; i < trace.start + trace.count; i++) {
     const run = RUNS[i];
     if (String(run.name).toLowerCase().includes(query) || run.id.includes(query) ||
-        String(run.type).includes(query) || (run.model && run.model.toLowerCase().includes(query))) {
+        String(run.type).includes(query) || (run.model && run.model.toLowerCase().includes(query)) ||
+        (run.user && String(run.user).toLowerCase().includes(query)) ||
+        (run.session && String(run.session).toLowerCase().includes(query))) {
       return true;
     }
   }
