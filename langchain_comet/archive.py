@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_comet.sink import ACTION_RECORDS, RUN_TREE, SESSION_TABLE
+from langchain_comet.sink import (
+    ACTION_RECORDS,
+    FEEDBACK,
+    GRAPH_JSON,
+    GRAPH_MERMAID,
+    RUN_TREE,
+    SESSION_TABLE,
+)
 
 
 class ArchiveError(Exception):
@@ -173,6 +180,24 @@ class Archive:
             for line in upload.text.split("\n")
             if line.strip()
         ]
+
+    def feedback(self) -> list[dict[str, Any]]:
+        """Every ``log_feedback`` line of every ``langchain-feedback.jsonl`` flushed."""
+        return [
+            json.loads(line)
+            for upload in self.assets(FEEDBACK)
+            for line in upload.text.split("\n")
+            if line.strip()
+        ]
+
+    def graph(self) -> tuple[dict[str, Any], str] | None:
+        """The last LangGraph graph logged with ``flush_tracker``: its nodes and edges, and
+        its Mermaid text; None if none was."""
+        structures = self.assets(GRAPH_JSON)
+        if not structures:
+            return None
+        mermaid = self.assets(GRAPH_MERMAID)
+        return json.loads(structures[-1].data), mermaid[-1].text if mermaid else ""
 
     def action_records(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []

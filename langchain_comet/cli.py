@@ -66,7 +66,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     """Print an archive's summary and run tree."""
     summary = summarize(Archive(args.archive))
-    show.render(summary, _console(), max_traces=None if args.all else args.traces)
+    only = show.TraceFilter(user=args.user, session=args.session)
+    show.render(
+        summary, _console(), max_traces=None if args.all else args.traces, trace_filter=only
+    )
     return EXIT_OK
 
 
@@ -177,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="traces shown in the run tree (default: %(default)s)",
     )
     show_parser.add_argument("--all", action="store_true", help="show every trace")
+    show_parser.add_argument(
+        "--user", metavar="USER", default=None, help="only the traces of this user_id"
+    )
+    show_parser.add_argument(
+        "--session",
+        metavar="SESSION",
+        default=None,
+        help="only the traces of this session_id (a LangGraph thread_id, a conversation)",
+    )
     show_parser.set_defaults(run=_show)
 
     report_parser = commands.add_parser(

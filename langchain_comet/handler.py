@@ -25,7 +25,8 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
-from langchain_comet import assets, lifecycle
+from langchain_comet import assets, attributes, control_flow, feedback, graph, lifecycle
+from langchain_comet.attributes import TraceStart
 from langchain_comet.experiment import ExperimentHandle, ExperimentSettings, start_experiment
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
@@ -33,7 +34,7 @@ from langchain_comet.pricing import Pricer
 from langchain_comet.redact import cover_own_words
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
-from langchain_comet.serialize import DEFAULT_MAX_ITEMS, DEFAULT_MAX_TEXT_CHARS, head
+from langchain_comet.serialize import DEFAULT_MAX_ITEMS, DEFAULT_MAX_TEXT_CHARS, JSON, head
 from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session
 from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink, open_store
 from langchain_comet.store import orphaned_sessions
@@ -67,6 +68,8 @@ _TOOL_END = _bumps("tool_ends", "ends")
 _START = _bumps("starts")
 _END = _bumps("ends")
 _ERROR = _bumps("errors")
+# LangGraph control flow (interrupt(), handoffs) ends a run without failing it: not an error.
+_CONTROL_FLOW = _bumps("ends")
 _TEXT = _bumps("text_ctr")
 _AGENT_END = _bumps("agent_ends", "ends")
 _STEP = _bumps()
@@ -173,6 +176,8 @@ class CometCallbackHandler(BaseCallbackHandler):
         )
         self._lock = threading.Lock()
         self._counters = [0] * len(COUNTERS)
+        self._resumes = control_flow.ResumeStore()
+        self._last_trace_id: UUID | None = None
         failures = self._failures
         make_sink = functools.partial(_new_sink, failures)
         # Online, the experiment is created on the connect thread: never waited for here.
@@ -237,6 +242,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             ),
             pricer=self._pricer,
             log_media=self.log_media,
+            resumes=self._resumes,
         )
 
     # -- counters -----------------------------------------------------------------------
@@ -269,10 +275,97 @@ class CometCallbackHandler(BaseCallbackHandler):
                 counters[index] += 1
             snapshot = tuple(counters)
             sampler = self._sampler
-            if sampler is not None and not sampler.keep(action, run_id, parent_run_id):
+            if sampler is not None and not sampler.keep(
+                action, run_id, parent_run_id, data.get("trace")
+            ):
                 return
         self._session.submit(
             Event(action, run_id, parent_run_id, snapshot, time.time(), time.perf_counter(), data)
+        )
+
+    def _start(
+        self,
+        action: str,
+        bumps: tuple[int, ...],
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        data: dict[str, Any],
+    ) -> None:
+        """A run starts; a root run also starts its trace (``_begin_trace``)."""
+        if parent_run_id is None:
+            data["trace"] = self._begin_trace(run_id, data)
+        self._emit(action, bumps, run_id, parent_run_id, data)
+
+    def _begin_trace(self, run_id: UUID, data: dict[str, Any]) -> TraceStart:
+        """At a root start only: the ``trace_attributes`` in effect here, and the trace id,
+        which for LangGraph's ``Command(resume=...)`` is the interrupted trace's."""
+        metadata = data["metadata"]
+        thread = control_flow.thread_key(metadata) if metadata else None
+        trace_id, resumed_from = run_id, None
+        if thread is not None:
+            resume = control_flow.is_resume(data.get("inputs"))
+            trace_id, resumed_from = self._resumes.begin(thread, run_id, resume)
+        self._last_trace_id = trace_id
+        return TraceStart(trace_id, resumed_from, attributes.current(), thread)
+
+    def _error(
+        self,
+        action: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        data: dict[str, Any],
+    ) -> None:
+        """A run failed, or LangGraph's control flow (an interrupt, a handoff) ended it."""
+        if control_flow.is_control_flow(data["error"]):
+            data["control_flow"] = True
+            self._emit(action, _CONTROL_FLOW, run_id, parent_run_id, data)
+        else:
+            self._emit(action, _ERROR, run_id, parent_run_id, data)
+
+    # -- traces and feedback ------------------------------------------------------------
+
+    @property
+    def last_trace_id(self) -> str | None:
+        """The ``trace_id`` of the last root run this handler saw start, or None.
+
+        Under concurrency "last" is whichever thread got there first: pass
+        ``config={"run_id": uuid}`` and use ``str(uuid)`` as the trace id instead. A
+        LangGraph resume's trace id is the interrupted trace's.
+        """
+        last = self._last_trace_id
+        return None if last is None else str(last)
+
+    def log_feedback(
+        self,
+        trace_id: str | UUID,
+        name: str,
+        value: float | bool,
+        *,
+        comment: str | None = None,
+    ) -> None:
+        """Attach feedback (a score, a thumbs up) to a trace, from any thread, at any time.
+
+        ``value`` is a number or a bool; ``name`` becomes the metric ``feedback_<name>``.
+        Raises ``TypeError``/``ValueError`` at once for a bad argument; anything that
+        fails later is reported like every other failure inside the handler.
+        """
+        given = feedback.validate(trace_id, name, value, comment, time.time())
+        self._submit_feedback(given)
+
+    @_guarded
+    def _submit_feedback(self, given: feedback.Feedback) -> None:
+        with self._lock:
+            snapshot = tuple(self._counters)
+        self._session.submit(
+            Event(
+                "log_feedback",
+                None,
+                None,
+                snapshot,
+                given.wall,
+                time.perf_counter(),
+                {"feedback": given},
+            )
         )
 
     @_guarded
@@ -288,7 +381,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when LLM starts."""
-        self._emit(
+        self._start(
             "on_llm_start",
             _LLM_START,
             run_id,
@@ -309,7 +402,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when a chat model starts; messages keep their roles."""
-        self._emit(
+        self._start(
             "on_chat_model_start",
             _LLM_START,
             run_id,
@@ -355,7 +448,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when LLM errors."""
-        self._emit("on_llm_error", _ERROR, run_id, parent_run_id, {"error": error})
+        self._error("on_llm_error", run_id, parent_run_id, {"error": error})
 
     @_guarded
     def on_chain_start(
@@ -370,7 +463,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when chain starts running."""
-        self._emit(
+        self._start(
             "on_chain_start",
             _CHAIN_START,
             run_id,
@@ -406,7 +499,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         data: dict[str, Any] = {"error": error}
         if "inputs" in kwargs:
             data["inputs"] = head(kwargs["inputs"], self.max_items)
-        self._emit("on_chain_error", _ERROR, run_id, parent_run_id, data)
+        self._error("on_chain_error", run_id, parent_run_id, data)
 
     @_guarded
     def on_tool_start(
@@ -422,7 +515,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when tool starts running."""
-        self._emit(
+        self._start(
             "on_tool_start",
             _TOOL_START,
             run_id,
@@ -459,7 +552,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when tool errors."""
-        self._emit("on_tool_error", _ERROR, run_id, parent_run_id, {"error": error})
+        self._error("on_tool_error", run_id, parent_run_id, {"error": error})
 
     @_guarded
     def on_retriever_start(
@@ -474,7 +567,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when the Retriever starts running."""
-        self._emit(
+        self._start(
             "on_retriever_start",
             _START,
             run_id,
@@ -511,7 +604,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Run when Retriever errors."""
-        self._emit("on_retriever_error", _ERROR, run_id, parent_run_id, {"error": error})
+        self._error("on_retriever_error", run_id, parent_run_id, {"error": error})
 
     @_guarded
     def on_text(
@@ -611,6 +704,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             _check_config(tags, visualizations, custom_metrics, self.max_text_chars)
         try:
             model = self._describe_asset(langchain_asset) if langchain_asset is not None else None
+            structure = self._graph_structure(langchain_asset)
             if reset:
                 self._apply_reset(
                     task_type,
@@ -624,6 +718,7 @@ class CometCallbackHandler(BaseCallbackHandler):
                 )
             self._session.flush(
                 model=model,
+                graph=structure,
                 finish=finish,
                 reset=reset,
                 tree_settings=self._tree_settings() if reset else None,
@@ -645,6 +740,16 @@ class CometCallbackHandler(BaseCallbackHandler):
             assets.describe(asset, limit),
             self.name or DEFAULT_MODEL_NAME,
         )
+
+    def _graph_structure(self, asset: Any) -> tuple[JSON, str] | None:
+        """A LangGraph asset's nodes, edges and Mermaid text (graph.py), else None."""
+        if not graph.is_graph(asset):
+            return None
+        limit = None if self.redact is not None else self.max_text_chars
+        described: tuple[JSON, str] | None = self._failures.attempt(
+            "describing the LangGraph graph", graph.structure, asset, limit
+        )
+        return described
 
     def _apply_reset(
         self,

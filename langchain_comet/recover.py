@@ -32,7 +32,9 @@ from langchain_comet.session_summary import SessionSummary
 from langchain_comet.sink import (
     ACTION_RECORDS,
     END,
+    FEEDBACK,
     FLUSH,
+    GRAPH,
     MEDIA,
     METRICS,
     MODEL,
@@ -229,6 +231,11 @@ class _Replay:
                         metadata=dict(entry.get("metadata") or {}),
                     )
                 )
+        elif kind == GRAPH:
+            for name, relative in (entry.get("files") or {}).items():
+                path = self._path(relative)
+                if path is not None:
+                    sink.log_asset_file(path, str(name))
         elif kind == MODEL:
             path = self._path(entry.get("path"))
             sink.log_model_file(entry.get("parameters") or {}, path, str(entry.get("name")))
@@ -288,15 +295,28 @@ class _Replay:
             for r in _json_lines(path)
             if isinstance(r, dict)
         ]
+        feedback = [
+            f
+            for path in self._spooled(FEEDBACK)
+            if path not in self.flushed
+            for f in _json_lines(path)
+            if isinstance(f, dict)
+        ]
         summary = SessionSummary()
         for record in [*finished, *incomplete.values()]:
             summary.add(record, llm=record.get("run_type") in LLM_RUN_TYPES)
+        for path in self._spooled(FEEDBACK):
+            for given in _json_lines(path):
+                if isinstance(given, dict) and isinstance(given.get("value"), int | float):
+                    summary.add_feedback(str(given.get("name")), float(given["value"]))
         self.sink.summary(summary.metrics(), summary.step)
         assets: dict[str, Path] = {}
         if unflushed:
             assets[RUN_TREE] = self._scratch_file(RUN_TREE, unflushed, array=False)
         if actions:
             assets[ACTION_RECORDS] = self._scratch_file(ACTION_RECORDS, actions, array=True)
+        if feedback:
+            assets[FEEDBACK] = self._scratch_file(FEEDBACK, feedback, array=False)
         self.sink.log_files(rows, assets, self.langchain_version)
         return [*finished, *incomplete.values()], len(incomplete)
 

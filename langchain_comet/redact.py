@@ -123,6 +123,9 @@ class RedactingWriter:
         redacted["tokens"] = self._redactor.tokens(tokens)
         self._writer.action(redacted)
 
+    def feedback(self, record: dict[str, JSON]) -> None:
+        self._writer.feedback(self._object(record))
+
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None:
         # The page was rendered from redacted text (RunTree._visualize); its prompt is not.
         redacted = None if prompt is None else self._redactor.text(prompt)

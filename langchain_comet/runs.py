@@ -21,8 +21,11 @@ from uuid import UUID
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 
-from langchain_comet import cost_source, invocation, metrics, prompts, usage
+from langchain_comet import control_flow, cost_source, invocation, metrics, prompts, usage
+from langchain_comet.attributes import SESSION_KEYS as SESSION_KEYS
+from langchain_comet.attributes import TraceStart, TraceState, run_fields
 from langchain_comet.failures import Failures
+from langchain_comet.feedback import Feedback
 from langchain_comet.media import MediaLog, Payload, RunMedia
 from langchain_comet.pricing import Pricer
 from langchain_comet.redact import Redact, RedactingWriter, Redactor
@@ -59,8 +62,6 @@ COUNTERS = (
     "tool_ends",
     "agent_ends",
 )
-# Metadata keys LangGraph and peers use to name a conversation.
-SESSION_KEYS = ("session_id", "thread_id", "conversation_id")
 # Retries, custom events and texts attached to one run; past this they are only counted.
 MAX_EVENTS_PER_RUN = 100
 LLM_RUN_TYPES = frozenset({"llm", "chat_model"})
@@ -100,6 +101,8 @@ class RecordWriter(Protocol):
 
     def action(self, record: dict[str, JSON]) -> None: ...
 
+    def feedback(self, record: dict[str, JSON]) -> None: ...
+
     def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None: ...
 
     def media(self, payload: Payload) -> None: ...
@@ -118,6 +121,8 @@ class _Run:
     tags: JSON
     metadata: Mapping[str, Any]
     invocation_params: Mapping[str, Any]
+    # Shared by every run of the trace: its root, attributes, what it resumed.
+    trace: TraceState
     # One prompt text per batch index, for the session table.
     prompts: list[str] = field(default_factory=list)
     first_token_perf: float | None = None
@@ -129,6 +134,8 @@ class _Run:
     dropped_events: int = 0
     # On a root run: the cost of its trace's priced LLM runs so far, None while none is.
     trace_cost_usd: float | None = None
+    # What paused a descendant (LangGraph's interrupt()): this run ends interrupted too.
+    interrupts: list[dict[str, JSON]] | None = None
     # The ids as strings, made once: every record and text of the run carries them.
     ids: dict[str, JSON] = field(default_factory=dict)
     # LLM runs: what the model saw (invocation_params, tools, prompt_template, ...).
@@ -156,6 +163,8 @@ class TreeSettings:
     pricer: Pricer = field(default_factory=Pricer)
     redact: Redact | None = None
     log_media: bool = True
+    # The handler's LangGraph threads waiting for a resume (control_flow.py).
+    resumes: control_flow.ResumeStore | None = None
 
 
 def iso(wall: float | None) -> str | None:
@@ -232,6 +241,7 @@ class RunTree:
             "on_agent_finish": self._agent_finish,
             "on_retry": self._retry,
             "on_custom_event": self._custom_event,
+            "log_feedback": self._feedback,
         }
 
     def configure(self, writer: RecordWriter, settings: TreeSettings) -> None:
@@ -275,6 +285,10 @@ class RunTree:
     def _name(self, value: str | None) -> str | None:
         """A name read from the app's metadata or response (a model, a session), cut."""
         return None if value is None else truncate(value, self.settings.max_chars)
+
+    def _names(self, fields: dict[str, JSON]) -> dict[str, JSON]:
+        """Fields read from the app's metadata (user, session, graph node), cut."""
+        return {k: self._name(v) if isinstance(v, str) else v for k, v in fields.items()}
 
     def _ids(self, event: Event, run: _Run | None = None) -> dict[str, JSON]:
         if run is not None and run.run_id == event.run_id:
@@ -329,9 +343,21 @@ class RunTree:
         run_id = event.run_id
         assert run_id is not None  # every start callback carries one
         parent = self._open.get(event.parent_run_id) if event.parent_run_id else None
-        # A parent this handler never saw (ignored, or another handler's) roots the trace.
-        trace_id = parent.trace_id if parent is not None else event.parent_run_id or run_id
+        if parent is not None:
+            trace_id, trace = parent.trace_id, parent.trace
+        else:
+            # A parent this handler never saw (ignored, or another handler's) roots the trace;
+            # a resumed LangGraph root continues the trace it resumes.
+            start: TraceStart | None = data.get("trace")
+            trace_id = start.trace_id if start else event.parent_run_id or run_id
+            trace = TraceState(run_id)
+            if start is not None:
+                trace = TraceState(run_id, start.attributes, start.resumed_from, start.thread)
         metadata = data.get("metadata") or {}
+        tags = data.get("tags") or []
+        if trace.attributes is not None:  # trace_attributes(...): the run's own values win
+            metadata = {**trace.attributes.metadata, **metadata}
+            tags = [*tags, *(tag for tag in trace.attributes.tags if tag not in tags)]
         run = _Run(
             run_id=run_id,
             parent_run_id=event.parent_run_id,
@@ -341,9 +367,10 @@ class RunTree:
             start_wall=event.wall,
             start_perf=event.perf,
             inputs=inputs,
-            tags=self._json(data.get("tags") or []),
+            tags=self._json(tags),
             metadata=metadata,
             invocation_params=data.get("invocation_params") or {},
+            trace=trace,
         )
         self._open[run_id] = run
         # On disk at once: a run still open when the process is killed is recovered as
@@ -376,6 +403,7 @@ class RunTree:
             tags=[],
             metadata={},
             invocation_params={},
+            trace=TraceState(event.run_id or UUID(int=0)),
         )
 
     def _finish(
@@ -392,9 +420,12 @@ class RunTree:
         cost_usd: float | None = None,
         step: int | None = None,
         generation_metrics: list[dict[str, Any]] | None = None,
+        interrupt: dict[str, JSON] | None = None,
     ) -> dict[str, JSON]:
         self._open.pop(run.run_id, None)
         self.prompts.forget(run.run_id)
+        if status == "success" and run.interrupts:  # a descendant paused the graph
+            status, interrupt = "interrupted", control_flow.merge(run.interrupts)
         if run.last_token is not None:
             # The seed logged one action per token; one per run with every token in order
             # keeps the content at a fraction of the records (a stream is hundreds).
@@ -423,10 +454,12 @@ class RunTree:
             "token_usage": dict(token_usage) if token_usage else None,
             "time_to_first_token_ms": ttft_ms,
             "tokens_streamed": run.tokens_streamed if run.run_type in LLM_RUN_TYPES else None,
-            "session_id": self._name(_session_id(run.metadata)),
+            **self._names(run_fields(run.metadata, run.trace.attributes)),
             "step": step,
             "events": run.events,
         }
+        if interrupt is not None:
+            record["interrupt"] = interrupt
         if run.dropped_events:
             record["events_dropped"] = run.dropped_events
         if generation_metrics:
@@ -440,6 +473,7 @@ class RunTree:
         root = run.parent_run_id is None
         if root:
             record["trace_cost_usd"] = run.trace_cost_usd
+            self._end_trace(run, record, status)
         self.writer.run(record)
         self.summary.add(record, llm=llm)
         if root and latency_ms is not None and status != "incomplete":
@@ -449,10 +483,20 @@ class RunTree:
             self.writer.metrics(trace_metrics, step or 0)
         return record
 
+    def _end_trace(self, root: _Run, record: dict[str, JSON], status: str) -> None:
+        """A root ended: say what it resumed, and keep its LangGraph thread for a resume
+        only if it was interrupted (control_flow.ResumeStore)."""
+        trace = root.trace
+        if trace.resumed_from is not None:
+            record["resumed_from"] = str(trace.resumed_from)
+        resumes = self.settings.resumes
+        if trace.thread is not None and resumes is not None:
+            resumes.settle(trace.thread, root.trace_id, status == "interrupted")
+
     def _add_trace_cost(self, run: _Run, cost_usd: float) -> None:
         """Add an LLM run's cost to its trace's root: the run itself when it is the root,
         else the root while it is open (a root never seen, or already ended, gets none)."""
-        root = run if run.parent_run_id is None else self._open.get(run.trace_id)
+        root = run if run.parent_run_id is None else self._open.get(run.trace.root_run_id)
         if root is not None:
             root.trace_cost_usd = (root.trace_cost_usd or 0.0) + cost_usd
 
@@ -902,6 +946,9 @@ class RunTree:
         late_inputs = event.data.get("inputs")
         if late_inputs is not None:
             run.inputs = self._json(late_inputs)
+        if event.data.get("control_flow"):
+            self._interrupted(event, run)
+            return
         info = error_info(event.data["error"], self.settings.max_chars)
         model = (
             usage.model_name(run.metadata, run.invocation_params)
@@ -919,6 +966,36 @@ class RunTree:
             step=event.step,
         )
         self._record_action(event, run, error={"type": info["type"], "message": info["message"]})
+
+    def _interrupted(self, event: Event, run: _Run) -> None:
+        """LangGraph control flow ended the run: ``interrupted``, never an error. An
+        ``interrupt()`` pauses the whole graph, so every run still open above it ends
+        interrupted too (the graph itself returns normally, with ``__interrupt__``)."""
+        info = control_flow.describe(event.data["error"], self.settings.max_chars)
+        if info["kind"] == "interrupt":
+            parent = self._open.get(run.parent_run_id) if run.parent_run_id else None
+            while parent is not None:
+                parent.interrupts = [*(parent.interrupts or ()), info]
+                parent = self._open.get(parent.parent_run_id) if parent.parent_run_id else None
+        self._finish(
+            run,
+            event.wall,
+            event.perf,
+            status="interrupted",
+            outputs=None,
+            error=None,
+            step=event.step,
+            interrupt=info,
+        )
+        self._record_action(event, run, interrupt=info)
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def _feedback(self, event: Event) -> None:
+        given: Feedback = event.data["feedback"]
+        self.writer.feedback(given.record(self.settings.max_chars))
+        self.writer.metrics({given.metric: float(given.value)}, event.step)
+        self.summary.add_feedback(given.name, float(given.value))
 
 
 # Prompt templates and output parsers only echo text that is already streamed: the
@@ -946,14 +1023,6 @@ def _run_name(name: Any, serialized: Any, run_type: str) -> str:
         if isinstance(ident, list) and ident:
             return text_of(ident[-1], None)
     return run_type
-
-
-def _session_id(metadata: Mapping[str, Any]) -> str | None:
-    for key in SESSION_KEYS:
-        value = metadata.get(key)
-        if value is not None and value != "":
-            return text_of(value, None)
-    return None
 
 
 def _content_text(value: Any, max_items: int | None) -> str:

@@ -134,6 +134,7 @@ class Session:
         finish: bool = False,
         reset: bool = False,
         tree_settings: TreeSettings | None = None,
+        graph: tuple[JSON, str] | None = None,
         timeout: float | None = None,
     ) -> None:
         """Write the session so far; end the experiment if ``finish``; start anew if ``reset``.
@@ -143,7 +144,9 @@ class Session:
         ``timeout``, returns by then at the latest; the flush carries on in the background.
         """
         try:
-            self.worker.call(lambda: self._flush(model, finish, reset, tree_settings), timeout)
+            self.worker.call(
+                lambda: self._flush(model, finish, reset, tree_settings, graph), timeout
+            )
         except TimeoutError:
             self._still_pending("flush_tracker", timeout)
 
@@ -167,13 +170,14 @@ class Session:
         finish: bool,
         reset: bool,
         tree_settings: TreeSettings | None,
+        graph: tuple[JSON, str] | None = None,
     ) -> None:
         if tree_settings is not None:
             self.tree_settings = tree_settings
             self.tree.configure(self.sink, tree_settings)
         if self._sink_ended:
             if not reset:
-                if model is not None and not self._inherited:
+                if (model is not None or graph is not None) and not self._inherited:
                     logger.warning(
                         "langchain-comet: flush_tracker(langchain_asset=...) after the "
                         "experiment ended (finish=True, or at exit): the asset is not logged"
@@ -191,6 +195,9 @@ class Session:
             self.failures.attempt(
                 "logging the LangChain asset", sink.log_model, parameters, description, name
             )
+        if graph is not None:
+            structure, mermaid = self._redacted_graph(graph)
+            self.failures.attempt("logging the graph", sink.log_graph, structure, mermaid)
         if finish or reset:
             self.failures.attempt("ending the Comet experiment", sink.end)
             self._sink_ended = True
@@ -208,6 +215,14 @@ class Session:
         redacted = redactor.json(dict(parameters))
         assert isinstance(redacted, dict)
         return redacted, redactor.json(description), redactor.text(name)
+
+    def _redacted_graph(self, graph: tuple[JSON, str]) -> tuple[JSON, str]:
+        """A graph's structure and Mermaid text, through ``redact`` if set."""
+        redactor = self.tree.redactor
+        if redactor is None:
+            return graph
+        structure, mermaid = graph
+        return redactor.json(structure), redactor.text(mermaid)
 
     def _close_tree(self) -> None:
         self.tree.close(time.time(), time.perf_counter())

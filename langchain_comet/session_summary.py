@@ -17,6 +17,8 @@ from array import array
 from collections import Counter
 from collections.abc import Mapping
 
+from langchain_comet.distinct import DistinctCount
+from langchain_comet.feedback import FeedbackStats
 from langchain_comet.metrics import percentile
 from langchain_comet.serialize import JSON
 
@@ -97,6 +99,9 @@ class SessionSummary:
         self.priced_llm_calls = 0
         self.llm_latency_ms = Latencies()
         self.trace_latency_ms = Latencies()
+        self.users = DistinctCount()
+        self.sessions = DistinctCount()
+        self.feedback = FeedbackStats()
 
     def add(self, record: Mapping[str, JSON], *, llm: bool) -> None:
         """Count one run record (``llm``: an LLM or chat model run)."""
@@ -105,10 +110,12 @@ class SessionSummary:
             self.step = step
         if record.get("status") == "error":
             self.errors += 1
+        self._add_people(record)
         latency = record.get("latency_ms")
         latency_ms = float(latency) if isinstance(latency, int | float) else None
         if record.get("parent_run_id") is None:
-            self.traces += 1
+            if record.get("resumed_from") is None:  # a resume continues its trace
+                self.traces += 1
             if latency_ms is not None:
                 self.trace_latency_ms.add(latency_ms)
         if not llm:
@@ -127,6 +134,17 @@ class SessionSummary:
             self.cost_usd += cost
             self.priced_llm_calls += 1
 
+    def _add_people(self, record: Mapping[str, JSON]) -> None:
+        user, session = record.get("user_id"), record.get("session_id")
+        if isinstance(user, str):
+            self.users.add(user)
+        if isinstance(session, str):
+            self.sessions.add(session)
+
+    def add_feedback(self, name: str, value: float) -> None:
+        """Count one piece of feedback (``log_feedback``) towards its name's mean."""
+        self.feedback.add(name, value)
+
     def metrics(self) -> dict[str, float]:
         """The ``session_*`` metrics. ``session_cost_usd`` sums the priced calls and is
         absent until one is priced; a percentile is absent until there is a latency."""
@@ -136,6 +154,9 @@ class SessionSummary:
             "session_errors": self.errors,
             **{f"session_{key}": total for key, total in self.tokens.items()},
             "session_unpriced_llm_calls": self.llm_calls - self.priced_llm_calls,
+            "session_users": len(self.users),
+            "session_sessions": len(self.sessions),
+            **self.feedback.metrics(),
         }
         if self.priced_llm_calls:
             values["session_cost_usd"] = self.cost_usd

@@ -1,11 +1,16 @@
 """``langchain-comet show``: an archive's summary in the terminal, with ``rich``.
 
 Sections, top to bottom: the experiment, what was recorded (events and runs by type),
-tokens and latency, metrics, errors, and the run tree with timings and errors in red.
+tokens and latency, metrics, errors, feedback, the LangGraph graph, and the run tree with
+timings and errors in red, interrupts in yellow. A LangGraph run that was interrupted and
+resumed is one trace: its segments in order, with the wait between them.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich import box
@@ -18,6 +23,13 @@ from rich.tree import Tree
 
 from langchain_comet.inputs_view import detail_lines
 from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary, usd
+from langchain_comet.trace_view import (
+    feedback_names,
+    feedback_text,
+    interrupt_text,
+    is_graph_node,
+    is_hidden,
+)
 
 # Children listed under one run before the rest are counted ("… 120 more runs").
 MAX_CHILDREN = 25
@@ -28,11 +40,49 @@ RUN_TYPE_STYLES = {
     "tool": "yellow",
     "retriever": "green",
     "agent": "blue",
+    "node": "bold blue",
+}
+STATUS_MARKS = {
+    "success": ("✓ ", "green"),
+    "error": ("✗ ", "red"),
+    "interrupted": ("⏸ ", "yellow"),
+    "incomplete": ("◌ ", "yellow"),
 }
 
 
-def render(summary: Summary, console: Console, max_traces: int | None) -> None:
-    """Print the summary; ``max_traces`` bounds the run tree (None: every trace)."""
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """``show --user U --session S``: the traces where some run has that user / session."""
+
+    user: str | None = None
+    session: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.user is not None or self.session is not None
+
+    def matches(self, trace: RunNode) -> bool:
+        records = [node.record for _, node in trace.walk_segments()]
+        return all(
+            wanted is None or any(record.get(key) == wanted for record in records)
+            for key, wanted in (("user_id", self.user), ("session_id", self.session))
+        )
+
+    def describe(self) -> str:
+        parts = [
+            f"user {self.user}" if self.user else "",
+            f"session {self.session}" if self.session else "",
+        ]
+        return " and ".join(part for part in parts if part)
+
+
+def render(
+    summary: Summary,
+    console: Console,
+    max_traces: int | None,
+    trace_filter: TraceFilter | None = None,
+) -> None:
+    """Print the summary; ``max_traces`` bounds the run tree (None: every trace), and
+    ``trace_filter`` keeps the traces of one user and/or session in it."""
     console.print(_header(summary))
     console.print(Columns([_events(summary), _runs(summary), _usage(summary)], padding=(0, 4)))
     if summary.cost.recorded:
@@ -41,8 +91,12 @@ def render(summary: Summary, console: Console, max_traces: int | None) -> None:
         console.print(_metrics(summary))
     if summary.errors:
         console.print(_errors(summary))
+    if summary.feedback:
+        console.print(_feedback(summary))
+    if summary.graph is not None:
+        console.print(_graph(summary.graph[0]))
     if summary.has_run_tree:
-        console.print(_run_tree(summary, max_traces))
+        console.print(_run_tree(summary, max_traces, trace_filter or TraceFilter()))
     else:
         console.print(
             Panel(
@@ -92,6 +146,8 @@ def _runs(summary: Summary) -> Table:
     table.add_row("generations", f"{summary.generations:,}")
     errors = len(summary.errors)
     table.add_row(Text("errors", style="bold red" if errors else ""), f"{errors:,}")
+    if summary.interrupted:
+        table.add_row(Text("interrupted", style="yellow"), f"{len(summary.interrupted):,}")
     return table
 
 
@@ -223,33 +279,155 @@ def _errors(summary: Summary) -> Table:
     return table
 
 
-def _run_tree(summary: Summary, max_traces: int | None) -> RenderableType:
-    traces = summary.traces if max_traces is None else summary.traces[:max_traces]
-    root = Tree(Text(f"Run tree: {len(summary.traces):,} traces", style="bold"))
+def _feedback(summary: Summary) -> Table:
+    table = Table(title="Feedback", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("name")
+    table.add_column("count", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    for one in feedback_names(summary.feedback):
+        table.add_row(
+            one.name,
+            f"{one.count:,}",
+            _number(one.mean),
+            _number(one.minimum),
+            _number(one.maximum),
+        )
+    traces = len(summary.feedback_by_trace)
+    table.caption = f"on {traces} trace{'s' if traces != 1 else ''}; each beside its trace below"
+    return table
+
+
+def _graph(structure: dict[str, Any]) -> Panel:
+    """The LangGraph graph logged with the flush: its nodes, and each node's edges."""
+    edges: dict[str, list[str]] = {}
+    for edge in structure.get("edges") or []:
+        arrow = "⇢" if edge.get("conditional") else "→"
+        edges.setdefault(str(edge.get("source")), []).append(f"{arrow} {edge.get('target')}")
+    lines = Text()
+    for node in structure.get("nodes") or []:
+        ident = str(node.get("id"))
+        lines.append(ident, style="bold blue" if node.get("kind") == "node" else "dim")
+        lines.append(f"  {' '.join(edges.get(ident, []))}\n")
+    title = f"Graph: {structure.get('name')} ({len(structure.get('nodes') or [])} nodes)"
+    return Panel(lines, title=title, title_align="left", subtitle="⇢ conditional edge")
+
+
+def _run_tree(
+    summary: Summary, max_traces: int | None, trace_filter: TraceFilter
+) -> RenderableType:
+    matching = [trace for trace in summary.traces if trace_filter.matches(trace)]
+    traces = matching if max_traces is None else matching[:max_traces]
+    title = f"Run tree: {len(summary.traces):,} traces"
+    if trace_filter:
+        title = (
+            f"Run tree: {len(matching):,} of {len(summary.traces):,} traces "
+            f"({trace_filter.describe()})"
+        )
+    root = Tree(Text(title, style="bold"))
     for trace in traces:
-        _add_subtree(root, trace)
-    hidden = len(summary.traces) - len(traces)
+        _add_trace(root, trace, summary.feedback_by_trace.get(str(trace.record.get("trace_id"))))
+    hidden = len(matching) - len(traces)
     if hidden > 0:
         root.add(Text(f"… {hidden:,} more traces (--traces N or --all to see them)", "dim"))
     return Group(root)
 
 
-def _add_subtree(parent: Tree, node: RunNode) -> None:
-    branch = parent.add(_run_label(node.record))
-    for child in node.children[:MAX_CHILDREN]:
+def _add_trace(parent: Tree, trace: RunNode, feedback: list[dict[str, Any]] | None) -> None:
+    """One trace; an interrupted-and-resumed one as its segments with the waits between."""
+    if not trace.resumes:
+        label = _run_label(trace.record)
+        _append_trace_facts(label, trace.record, feedback)
+        _add_subtree(parent, trace, label)
+        return
+    segments = trace.segments
+    last = segments[-1].record
+    header = Text()
+    mark, style = STATUS_MARKS.get(str(last.get("status")), ("? ", "dim"))
+    header.append(mark, style=style)
+    header.append(f"trace {str(trace.record.get('trace_id'))[:8]}", style="bold")
+    pauses = sum(1 for segment in segments if segment.record.get("status") == "interrupted")
+    header.append(
+        f"  {len(segments)} segments: {pauses} interrupt{'s' if pauses != 1 else ''}, "
+        f"{len(trace.resumes)} resume{'s' if len(trace.resumes) != 1 else ''}, "
+        f"now {last.get('status')}",
+        style="yellow" if last.get("status") == "interrupted" else "",
+    )
+    _append_trace_facts(header, trace.record, feedback)
+    branch = parent.add(header)
+    previous: RunNode | None = None
+    for segment in segments:
+        if previous is not None:
+            branch.add(_wait_label(previous.record, segment.record))
+        _add_subtree(branch, segment)
+        previous = segment
+
+
+def _wait_label(paused: dict[str, Any], resumed: dict[str, Any]) -> Text:
+    waited = _epoch_s(resumed.get("start_time")) - _epoch_s(paused.get("end_time"))
+    label = Text("⋯ ", style="yellow")
+    label.append(f"waited {_ms(max(0.0, waited) * 1000)}", style="yellow")
+    resume = _resume_value(resumed.get("inputs"))
+    label.append(f", resumed with {resume}" if resume else ", resumed", style="dim")
+    return label
+
+
+def _resume_value(inputs: Any) -> str | None:
+    if isinstance(inputs, dict) and "resume" in inputs:
+        value = inputs["resume"]
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 80 else text[:79] + "…"
+    return None
+
+
+def _epoch_s(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    return 0.0
+
+
+def _append_trace_facts(
+    label: Text, root: dict[str, Any], feedback: list[dict[str, Any]] | None
+) -> None:
+    """A trace's user, session and feedback, after its first line."""
+    if root.get("user_id"):
+        label.append(f"  user {root['user_id']}", style="cyan")
+    if root.get("session_id"):
+        label.append(f"  session {root['session_id']}", style="cyan")
+    for item in feedback or ():
+        label.append(f"  ★ {feedback_text(item)}", style="magenta")
+
+
+def _add_subtree(parent: Tree, node: RunNode, label: Text | None = None) -> None:
+    branch = parent.add(label or _run_label(node.record))
+    shown = [child for child in node.children if not is_hidden(child.record)]
+    for child in shown[:MAX_CHILDREN]:
         _add_subtree(branch, child)
-    hidden = len(node.children) - MAX_CHILDREN
-    if hidden > 0:
-        branch.add(Text(f"… {hidden:,} more runs", style="dim"))
+    more = len(shown) - MAX_CHILDREN
+    if more > 0:
+        branch.add(Text(f"… {more:,} more runs", style="dim"))
+    folded = len(node.children) - len(shown)
+    if folded:
+        runs = "run" if folded == 1 else "runs"
+        branch.add(Text(f"… {folded:,} hidden {runs} (langsmith:hidden) folded", style="dim"))
 
 
 def _run_label(run: dict[str, Any]) -> Text:
-    run_type = str(run.get("run_type"))
-    status = run.get("status")
+    run_type = "node" if is_graph_node(run) else str(run.get("run_type"))
+    status = str(run.get("status"))
     label = Text()
-    label.append("✗ " if status == "error" else "✓ ", style="red" if status == "error" else "green")
+    mark, style = STATUS_MARKS.get(status, ("? ", "dim"))
+    label.append(mark, style=style)
     label.append(str(run.get("name")), style="bold red" if status == "error" else "bold")
     label.append(f" {run_type}", style=RUN_TYPE_STYLES.get(run_type, "dim"))
+    if run_type == "node" and run.get("langgraph_step") is not None:
+        label.append(f" step {run['langgraph_step']}", style="blue")
+    if run.get("resumed_from"):
+        label.append("  resumed", style="yellow")
     latency = run.get("latency_ms")
     if isinstance(latency, int | float):
         label.append(f"  {_ms(float(latency))}", style="bright_black")
@@ -269,6 +447,8 @@ def _run_label(run: dict[str, Any]) -> Text:
     error = run.get("error")
     if status == "error" and isinstance(error, dict):
         label.append(f"  {error.get('type')}: {error.get('message')}", style="red")
+    if status == "interrupted":
+        label.append(f"  {interrupt_text(run)}", style="yellow")
     for line in detail_lines(run):  # what an LLM call saw: parameters, tools, template, media
         label.append(f"\n  {line}", style="bright_black")
     return label

@@ -43,6 +43,9 @@ logger = logging.getLogger("langchain_comet")
 SESSION_TABLE = "langchain-llm-session.csv"
 ACTION_RECORDS = "langchain-action_records.json"
 RUN_TREE = "langchain-runs.jsonl"
+FEEDBACK = "langchain-feedback.jsonl"
+GRAPH_JSON = "langchain-graph.json"
+GRAPH_MERMAID = "langchain-graph.mmd"
 MODEL_FILE = "model.json"
 DEFAULT_MODEL_NAME = "langchain-model"
 
@@ -63,13 +66,14 @@ class CometMLError(RuntimeError):
 
 
 # Journal record kinds (``journal.jsonl``): everything the sink is given that is not spooled.
-TEXT, METRICS, SUMMARY, VISUALIZATION, MEDIA, MODEL, FLUSH, END = (
+TEXT, METRICS, SUMMARY, VISUALIZATION, MEDIA, MODEL, GRAPH, FLUSH, END = (
     "text",
     "metrics",
     "summary",
     "visualization",
     "media",
     "model",
+    "graph",
     "flush",
     "end",
 )
@@ -179,6 +183,7 @@ class CometSink:
         self.rows = store.spool(ROWS_SPOOL)
         self.actions = store.spool(ACTION_RECORDS, array=True)
         self.open_runs = store.spool(OPEN_RUNS_SPOOL)
+        self.feedbacks = store.spool(FEEDBACK)
         # The budget's time: the wall's, or a replayed session's as its journal recorded it.
         self._clock = clock
         self._budget = budget if budget is not None else TokenBucket(clock=clock)
@@ -400,6 +405,9 @@ class CometSink:
         text, metadata, step = self._grouped.render()
         self._comet("log_text", text, metadata=metadata, step=step)
 
+    def feedback(self, record: dict[str, JSON]) -> None:
+        self._disk(self.feedbacks.append, record)
+
     # -- flush --------------------------------------------------------------------------
 
     def write_session(self, langchain_version: str) -> None:
@@ -420,6 +428,7 @@ class CometSink:
         spools: tuple[tuple[Spool, str, dict[str, JSON] | None], ...] = (
             (self.actions, ACTION_RECORDS, versions),
             (self.runs, RUN_TREE, None),
+            (self.feedbacks, FEEDBACK, None),
         )
         taken: dict[str, JSON] = {}
         for spool, name, metadata in spools:
@@ -448,11 +457,15 @@ class CometSink:
         if rows:
             log_session_table(self._failures, self.experiment, rows)
         versions: dict[str, JSON] = {"langchain_version": langchain_version}
-        for name in (ACTION_RECORDS, RUN_TREE):
+        for name in (ACTION_RECORDS, RUN_TREE, FEEDBACK):
             path = assets.get(name)
             if path is not None:
                 metadata = versions if name == ACTION_RECORDS else None
                 self._comet("log_asset", str(path), file_name=name, metadata=metadata)
+
+    def log_asset_file(self, path: Path, name: str) -> None:
+        """An existing file as an asset (``recover``)."""
+        self._comet("log_asset", str(path), file_name=name)
 
     def log_model_file(self, parameters: Mapping[str, Any], path: Path | None, name: str) -> None:
         """The asset's parameters and an existing ``model.json`` (``recover``)."""
@@ -492,6 +505,16 @@ class CometSink:
         )
         if path is not None:
             self._comet("log_model", name, str(path), file_name=MODEL_FILE)
+
+    def log_graph(self, structure: JSON, mermaid: str) -> None:
+        """A LangGraph graph's nodes and edges (JSON) and its Mermaid text, as assets."""
+        files: dict[str, JSON] = {}
+        for name, text in ((GRAPH_JSON, dumps(structure, None)), (GRAPH_MERMAID, mermaid)):
+            path = self._disk(self.store.file, name, text.encode("utf-8"))
+            if path is not None:
+                files[name] = self.store.relative(path)
+                self._comet("log_asset", str(path), file_name=name)
+        self._journal({"kind": GRAPH, "files": files})
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from langchain_comet.archive import Archive, ArchiveError, Upload
 from langchain_comet.metrics import percentile
 from langchain_comet.runs import LLM_RUN_TYPES
 from langchain_comet.session_summary import TOKEN_KEYS
+from langchain_comet.trace_view import feedback_by_trace
 
 TOKEN_DETAIL_KEYS = ("cache_read", "cache_creation", "reasoning")
 # comet_ml logs these on its own; they say nothing about the application.
@@ -121,6 +122,8 @@ class RunNode:
     children: list[RunNode] = field(default_factory=list)
     # Start in ms after its trace's root started: where its bar begins in a waterfall.
     offset_ms: float = 0.0
+    # On a trace's first root: the roots of the LangGraph runs that resumed it, in order.
+    resumes: list[RunNode] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
@@ -129,6 +132,16 @@ class RunNode:
     @property
     def failed(self) -> bool:
         return self.record.get("status") == "error"
+
+    @property
+    def segments(self) -> list[RunNode]:
+        """The trace's roots: this one, then each resume (interrupt, wait, resume...)."""
+        return [self, *self.resumes]
+
+    def walk_segments(self) -> Iterable[tuple[int, RunNode]]:
+        """Every node of every segment of the trace, depth first, segment after segment."""
+        for segment in self.segments:
+            yield from segment.walk()
 
     def walk(self) -> Iterable[tuple[int, RunNode]]:
         """Every node of this subtree, depth first, with its depth."""
@@ -159,6 +172,12 @@ class Summary:
     metrics: list[MetricFamily]
     table: Any  # the session table, a pandas DataFrame
     visualizations: list[Upload]
+    interrupted: list[dict[str, Any]] = field(default_factory=list)
+    # log_feedback records, all of them and by trace id.
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    feedback_by_trace: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The LangGraph graph logged with flush_tracker: (nodes and edges, Mermaid text).
+    graph: tuple[dict[str, Any], str] | None = None
 
     @property
     def has_run_tree(self) -> bool:
@@ -185,6 +204,7 @@ def _summarize(archive: Archive) -> Summary:
     table = archive.session_table()
     llm_runs = [run for run in runs if run.get("run_type") in LLM_RUN_TYPES]
     traces = build_traces(runs)
+    feedback = archive.feedback()
     return Summary(
         archive=archive,
         runs=runs,
@@ -197,11 +217,17 @@ def _summarize(archive: Archive) -> Summary:
         calls_with_usage=sum(1 for run in llm_runs if isinstance(run.get("token_usage"), dict)),
         tokens=_token_totals(llm_runs),
         llm_latency=Latency.of(_numbers(run.get("latency_ms") for run in llm_runs)),
-        trace_latency=Latency.of(_numbers(node.record.get("latency_ms") for node in traces)),
+        trace_latency=Latency.of(
+            _numbers(root.record.get("latency_ms") for node in traces for root in node.segments)
+        ),
         cost=_cost(llm_runs),
         metrics=_metric_families(_metric_series(archive)),
         table=table,
         visualizations=[u for u in archive.uploads() if u.name.startswith("langchain-viz-")],
+        interrupted=[run for run in runs if run.get("status") == "interrupted"],
+        feedback=feedback,
+        feedback_by_trace=feedback_by_trace(feedback),
+        graph=archive.graph(),
     )
 
 
@@ -209,7 +235,8 @@ def build_traces(runs: Sequence[dict[str, Any]]) -> list[RunNode]:
     """The run records as trees, roots in start order.
 
     A run whose parent is not in the archive (its parent never ended, or ended in another
-    archive) is shown as a root rather than dropped.
+    archive) is shown as a root rather than dropped. The root of a resumed LangGraph run
+    (``resumed_from``) joins the trace it continues as one of its ``resumes``.
     """
     nodes = {str(run.get("run_id")): RunNode(run) for run in runs}
     roots: list[RunNode] = []
@@ -227,7 +254,21 @@ def build_traces(runs: Sequence[dict[str, Any]]) -> list[RunNode]:
         origin = starts[root.run_id]
         for _, node in root.walk():
             node.offset_ms = max(0.0, starts[node.run_id] - origin)
-    return roots
+    return _stitch(roots)
+
+
+def _stitch(roots: list[RunNode]) -> list[RunNode]:
+    """Each resumed root after the first root of its trace, in start order."""
+    first: dict[str, RunNode] = {}
+    stitched: list[RunNode] = []
+    for root in roots:
+        trace_id = str(root.record.get("trace_id"))
+        if root.record.get("resumed_from") and trace_id in first:
+            first[trace_id].resumes.append(root)
+            continue
+        first.setdefault(trace_id, root)
+        stitched.append(root)
+    return stitched
 
 
 def _epoch_ms(value: Any) -> float:

@@ -61,6 +61,14 @@ function fmtUsd(value) {
   return "$" + value.toFixed(6).replace(/0+$/, "");
 }
 
+// Milliseconds since the epoch of an ISO time, keeping its microseconds (Date.parse drops them).
+function isoMs(iso) {
+  if (!iso) return NaN;
+  const match = /\.(\d+)/.exec(iso);
+  const fraction = match ? Number("0." + match[1]) * 1000 : 0;
+  return Date.parse(iso.replace(/\.\d+/, "")) + fraction;
+}
+
 function fmtTime(iso) {
   if (!iso) return "–";
   const match = /T(\d\d:\d\d:\d\d(?:\.\d{1,3})?)/.exec(iso);
@@ -69,6 +77,29 @@ function fmtTime(iso) {
 
 function typeBadge(type) {
   return el("span", { class: "badge t-" + String(type).replace(/[^a-z_]/gi, ""), text: type || "?" });
+}
+
+// A LangGraph node's own run is labelled "node"; everything else by its run type.
+function runBadge(run) {
+  return run.is_node ? el("span", { class: "badge t-node", text: "node", title: "LangGraph node, step " + run.graph_step }) : typeBadge(run.type);
+}
+
+// What paused or redirected a run (LangGraph's interrupt(), a Command handoff), in one line.
+function interruptText(run) {
+  const info = run.interrupt;
+  if (!info || typeof info !== "object") return "interrupted";
+  const compact = (value) => typeof value === "string" ? value : JSON.stringify(value);
+  if (info.kind === "interrupt") {
+    const values = info.values || [];
+    return "interrupt: " + compact(values.length === 1 ? values[0] : values);
+  }
+  if (info.kind === "handoff") return "handoff → " + compact(info.goto);
+  return (info.type || "control flow") + ": " + (info.message || "");
+}
+
+function feedbackText(item) {
+  const value = typeof item.value === "boolean" ? String(item.value) : fmtNum(item.value);
+  return item.name + "=" + value + (item.comment ? " “" + item.comment + "”" : "");
 }
 
 function statusPill(status) {
@@ -161,6 +192,9 @@ function renderHeader() {
   }
   cards.push(kpi("LLM calls", fmtNum(ov.llm_calls), fmtNum(ov.generations) + " generations"));
   cards.push(kpi("Errors", fmtNum(ov.errors), ov.errors ? "see the Errors tab" : "none", ov.errors > 0));
+  if (ov.interrupted) {
+    cards.push(kpi("Interrupted", fmtNum(ov.interrupted), "runs paused or handed off (not errors)"));
+  }
   cards.push(ov.calls_with_usage
     ? kpi("Tokens", fmtNum(tokens.total_tokens || 0),
       fmtNum(tokens.prompt_tokens || 0) + " prompt · " + fmtNum(tokens.completion_tokens || 0) + " completion")
@@ -190,6 +224,8 @@ const TABS = [
   { id: "models", label: "Cost by model", count: () => DATA.overview.cost.by_model.rows.length, when: () => DATA.overview.cost.recorded },
   { id: "metrics", label: "Metrics", count: () => DATA.metrics.length },
   { id: "visualizations", label: "Visualizations", count: () => DATA.visualizations.total },
+  { id: "feedback", label: "Feedback", count: () => DATA.feedback.table.rows.length, when: () => DATA.feedback.table.rows.length },
+  { id: "graph", label: "Graph", count: () => DATA.graph.structure.nodes.length, when: () => DATA.graph },
   { id: "errors", label: "Errors", count: () => DATA.overview.errors, bad: true },
 ];
 const rendered = new Set();
@@ -222,9 +258,21 @@ function showTab(id) {
 
 // -- traces and waterfall -----------------------------------------------------------------------
 
-const state = { traceIndex: -1, runId: null, collapsed: new Set(), traceList: null, waterfall: null };
+const state = { traceIndex: -1, runId: null, collapsed: new Set(), traceList: null, waterfall: null, showHidden: false };
 
 function traceRoot(trace) { return RUNS[trace.start]; }
+
+// A resumed LangGraph trace is several segments (interrupt, wait, resume...): its last root
+// says where it stands now.
+function segmentRoots(trace) { return (trace.segments || [trace.start]).map((i) => RUNS[i]); }
+function traceStatus(trace) {
+  if (trace.errors) return "error";
+  const roots = segmentRoots(trace);
+  return roots[roots.length - 1].status;
+}
+function traceLatency(trace) {
+  return segmentRoots(trace).reduce((sum, root) => sum + (root.latency || 0), 0);
+}
 
 function renderTraces(panel) {
   if (!DATA.overview.has_run_tree) {
@@ -241,9 +289,13 @@ function renderTraces(panel) {
   state.waterfall = new VirtualList(document.getElementById("waterfall"), RUN_ROW_HEIGHT, renderRunRow);
   const filter = document.getElementById("trace-filter");
   const errorsOnly = document.getElementById("trace-errors-only");
-  const apply = () => filterTraces(filter.value.trim().toLowerCase(), errorsOnly.checked);
+  const user = fillSelect(document.getElementById("trace-user"), DATA.filters.users, "all users");
+  const session = fillSelect(document.getElementById("trace-session"), DATA.filters.sessions, "all sessions");
+  const apply = () => filterTraces(filter.value.trim().toLowerCase(), errorsOnly.checked, user.value, session.value);
   filter.addEventListener("input", apply);
   errorsOnly.addEventListener("change", apply);
+  user.addEventListener("change", apply);
+  session.addEventListener("change", apply);
   list.addEventListener("keydown", (event) => moveSelection(event, state.traceList.items, state.traceIndex, selectTrace));
   document.getElementById("waterfall").addEventListener("keydown", (event) => {
     const rows = state.waterfall.items;
@@ -253,19 +305,29 @@ function renderTraces(panel) {
   renderDetails(null);
 }
 
+// A filter by user or session, shown only when the archive has any.
+function fillSelect(select, values, everything) {
+  select.replaceChildren(el("option", { value: "", text: everything }), ...values.map((v) => el("option", { value: v, text: v })));
+  select.hidden = !values.length;
+  return select;
+}
+
 function moveSelection(event, items, current, select) {
   if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
   event.preventDefault();
+  items = items.filter((item) => item >= 0);  // not the waits between a trace's segments
   const position = items.indexOf(current);
   const next = items[Math.max(0, Math.min(items.length - 1, position + (event.key === "ArrowDown" ? 1 : -1)))];
   if (next !== undefined) select(next);
 }
 
-function filterTraces(query, errorsOnly) {
+function filterTraces(query, errorsOnly, user, session) {
   const shown = [];
   for (let i = 0; i < TRACES.length; i++) {
     const trace = TRACES[i];
     if (errorsOnly && !trace.errors) continue;
+    if (user && !trace.users.includes(user)) continue;
+    if (session && !trace.sessions.includes(session)) continue;
     if (query && !traceMatches(trace, query)) continue;
     shown.push(i);
   }
@@ -280,7 +342,9 @@ function traceMatches(trace, query) {
   for (let i = trace.start; i < trace.start + trace.count; i++) {
     const run = RUNS[i];
     if (String(run.name).toLowerCase().includes(query) || run.id.includes(query) ||
-        String(run.type).includes(query) || (run.model && run.model.toLowerCase().includes(query))) {
+        String(run.type).includes(query) || (run.model && run.model.toLowerCase().includes(query)) ||
+        (run.user && String(run.user).toLowerCase().includes(query)) ||
+        (run.session && String(run.session).toLowerCase().includes(query))) {
       return true;
     }
   }
@@ -290,7 +354,9 @@ function traceMatches(trace, query) {
 function renderTraceItem(traceIndex) {
   const trace = TRACES[traceIndex];
   const root = traceRoot(trace);
-  const status = trace.errors ? "error" : root.status;
+  const status = traceStatus(trace);
+  const resumes = (trace.segments || []).length - 1;
+  const feedback = trace.feedback || [];
   return el("div", {
     class: "trace-item" + (traceIndex === state.traceIndex ? " selected" : ""),
     "data-trace-index": traceIndex,
@@ -299,13 +365,16 @@ function renderTraceItem(traceIndex) {
     el("div", { class: "line1" },
       el("span", { class: "dot " + status, title: status }),
       el("span", { class: "name", text: root.name }),
-      el("span", { class: "dur", text: fmtMs(root.latency) })),
+      el("span", { class: "dur", text: fmtMs(traceLatency(trace)) })),
     el("div", { class: "line2" },
       el("span", { text: fmtTime(root.start) }),
       el("span", { text: fmtNum(trace.count) + (trace.count === 1 ? " run" : " runs") }),
+      resumes > 0 ? el("span", { class: "resumes", text: "↻ resumed " + resumes + "×" }) : null,
+      status === "interrupted" ? el("span", { class: "paused", text: "waiting" }) : null,
       trace.tokens ? el("span", { text: fmtNum(trace.tokens) + " tokens" }) : null,
       trace.cost !== null && trace.cost !== undefined ? el("span", { text: fmtUsd(trace.cost) }) : null,
-      trace.errors ? el("span", { style: "color: var(--error)", text: trace.errors + " error" + (trace.errors > 1 ? "s" : "") }) : null));
+      trace.errors ? el("span", { style: "color: var(--error)", text: trace.errors + " error" + (trace.errors > 1 ? "s" : "") }) : null,
+      feedback.length ? el("span", { class: "fb", title: feedback.map(feedbackText).join("\n"), text: "★ " + feedbackText(feedback[0]) + (feedback.length > 1 ? " +" + (feedback.length - 1) : "") }) : null));
 }
 
 function selectTrace(traceIndex, runId) {
@@ -317,16 +386,28 @@ function selectTrace(traceIndex, runId) {
   selectRun(runId || traceRoot(TRACES[traceIndex]).id);
 }
 
+// The rows of the waterfall: collapsed subtrees and (unless shown) langsmith:hidden runs
+// folded away; between a resumed trace's segments, a row for the wait (-k before segment k).
 function visibleRuns(trace) {
   const rows = [];
+  const segments = trace.segments || [trace.start];
   let hideBelow = Infinity;
   for (let i = trace.start; i < trace.start + trace.count; i++) {
     const run = RUNS[i];
+    const segment = segments.indexOf(i);
+    if (segment > 0) { rows.push(-segment); hideBelow = Infinity; }
     if (run.depth > hideBelow) continue;
+    if (run.hidden && !state.showHidden) { hideBelow = run.depth; continue; }
     hideBelow = state.collapsed.has(run.id) ? run.depth : Infinity;
     rows.push(i);
   }
   return rows;
+}
+
+function hiddenRuns(trace) {
+  let count = 0;
+  for (let i = trace.start; i < trace.start + trace.count; i++) if (RUNS[i].hidden) count++;
+  return count;
 }
 
 function traceSpan(trace) {
@@ -345,16 +426,45 @@ function renderWaterfall() {
   for (let k = 0; k <= 4; k++) {
     ticks.append(el("span", { style: "left:" + k * 25 + "%", text: fmtMs(state.span * k / 4) }));
   }
-  document.getElementById("waterfall-head").replaceChildren(
-    el("h2", {}, typeBadge(root.type), el("span", { text: root.name }), statusPill(trace.errors ? "error" : root.status)),
+  const segments = (trace.segments || []).length;
+  const hidden = hiddenRuns(trace);
+  const feedback = trace.feedback || [];
+  document.getElementById("waterfall-head").replaceChildren(...[
+    el("h2", {}, typeBadge(root.type), el("span", { text: root.name }), statusPill(traceStatus(trace))),
     el("div", { class: "meta" },
-      "trace " + root.id + " · " + fmtNum(trace.count) + " runs · " + fmtMs(root.latency) +
-      " · started " + (root.start || "–") + (root.session ? " · session " + root.session : "")),
-    el("div", { class: "axis" }, el("span", { text: "run" }), ticks));
+      "trace " + root.trace + " · " + fmtNum(trace.count) + " runs · " + fmtMs(traceLatency(trace)) +
+      (segments > 1 ? " in " + segments + " segments (interrupted, resumed)" : "") +
+      " · started " + (root.start || "–") + (root.user ? " · user " + root.user : "") +
+      (root.session ? " · session " + root.session : "")),
+    feedback.length ? el("div", { class: "meta feedback-line" },
+      feedback.map((item) => el("span", { class: "fb-chip", text: "★ " + feedbackText(item) }))) : null,
+    hidden ? el("label", { class: "check" },
+      el("input", { type: "checkbox", id: "show-hidden", checked: state.showHidden, onchange: (event) => {
+        state.showHidden = event.target.checked;
+        state.waterfall.setItems(visibleRuns(trace));
+      } }), "show " + hidden + " hidden run" + (hidden > 1 ? "s" : "") + " (langsmith:hidden)") : null,
+    el("div", { class: "axis" }, el("span", { text: "run" }), ticks),
+  ].filter(Boolean));
   state.waterfall.setItems(visibleRuns(trace));
 }
 
+// The wait before segment k of a resumed trace: what paused it, how long, what resumed it.
+function renderWaitRow(marker) {
+  const trace = TRACES[state.traceIndex];
+  const k = -marker;
+  const paused = RUNS[trace.segments[k - 1]];
+  const resumed = RUNS[trace.segments[k]];
+  const waited = isoMs(resumed.start) - isoMs(paused.end);
+  const resume = resumed.inputs && typeof resumed.inputs === "object" && "resume" in resumed.inputs
+    ? " · resumed with " + JSON.stringify(resumed.inputs.resume) : " · resumed";
+  return el("div", { class: "wf-wait", "data-segment": k },
+    el("span", { class: "pause", text: "‖" }),
+    el("span", { text: interruptText(paused) }),
+    el("span", { class: "muted", text: " · waited " + fmtMs(isFinite(waited) ? Math.max(0, waited) : null) + resume }));
+}
+
 function renderRunRow(runIndex) {
+  if (runIndex < 0) return renderWaitRow(runIndex);
   const run = RUNS[runIndex];
   const failed = run.status === "error";
   const left = (run.offset / state.span) * 100;
@@ -370,15 +480,17 @@ function renderRunRow(runIndex) {
   if (left + width > 80) time.style.right = (100 - left + 1) + "%";
   else time.style.left = (left + width + 1) + "%";
   return el("div", {
-    class: "wf-row" + (failed ? " error" : "") + (run.id === state.runId ? " selected" : ""),
+    class: "wf-row" + (failed ? " error" : "") + (run.status === "interrupted" ? " interrupted" : "") +
+      (run.id === state.runId ? " selected" : ""),
     "data-run-id": run.id,
     onclick: () => selectRun(run.id),
   },
     el("div", { class: "wf-name", style: "padding-left:" + (8 + run.depth * 16) + "px" },
-      caret, typeBadge(run.type), el("span", { class: "label", text: run.name, title: run.name })),
+      caret, runBadge(run), el("span", { class: "label", text: run.name, title: run.status === "interrupted" ? interruptText(run) : run.name })),
     el("div", { class: "wf-track" },
       el("div", {
-        class: "wf-bar t-" + String(run.type).replace(/[^a-z_]/gi, "") + (failed ? " failed" : ""),
+        class: "wf-bar t-" + (run.is_node ? "node" : String(run.type).replace(/[^a-z_]/gi, "")) +
+          (failed ? " failed" : run.status === "interrupted" ? " paused" : ""),
         style: "left:" + left + "%;width:" + width + "%",
         title: run.name + ": " + fmtMs(run.latency) + " (starts at +" + fmtMs(run.offset) + ")",
       }),
@@ -405,8 +517,12 @@ function selectRun(runId) {
   let parent = run.parent;
   while (parent && RUN_INDEX.has(parent)) {
     state.collapsed.delete(parent);
+    if (RUNS[RUN_INDEX.get(parent)].hidden) state.showHidden = true;
     parent = RUNS[RUN_INDEX.get(parent)].parent;
   }
+  if (run.hidden) state.showHidden = true;
+  const hiddenBox = document.getElementById("show-hidden");
+  if (hiddenBox) hiddenBox.checked = state.showHidden;
   state.runId = runId;
   state.waterfall.setItems(visibleRuns(TRACES[traceIndex]));
   const position = state.waterfall.items.indexOf(index);
@@ -453,14 +569,32 @@ function renderDetails(run) {
     ["trace cost", run.trace_cost !== null && run.trace_cost !== undefined ? fmtUsd(run.trace_cost) : null],
     ["time to first token", run.ttft !== null && run.ttft !== undefined ? fmtMs(run.ttft) : null],
     ["tokens streamed", run.streamed || null],
+    ["user", run.user],
     ["session", run.session],
+    ["graph node", run.node],
+    ["graph step", run.graph_step],
+    ["resumed from", run.resumed_from],
     ["step", run.step],
   ].filter(([, value]) => value !== null && value !== undefined && value !== "");
   const children = [
-    el("div", { class: "details-title" }, typeBadge(run.type), el("h2", { text: run.name }), statusPill(run.status)),
+    el("div", { class: "details-title" }, runBadge(run), el("h2", { text: run.name }), statusPill(run.status)),
     el("dl", { class: "kv" }, facts.map(([key, value]) => [el("dt", { text: key }), el("dd", { text: String(value) })])),
   ];
   if (run.error) children.push(errorSection(run.error));
+  if (run.interrupt) {
+    children.push(section("Interrupted", el("div", { class: "interrupt-box", id: "run-interrupt" },
+      el("div", { class: "itext", text: interruptText(run) }), jsonView(run.interrupt))));
+  }
+  if (!run.parent) {
+    const trace = TRACES[traceOf(RUN_INDEX.get(run.id))];
+    if (trace.feedback && trace.feedback.length) {
+      children.push(section("Feedback on this trace", el("div", { id: "run-feedback" },
+        trace.feedback.map((item) => el("div", { class: "fb-item" },
+          el("b", { text: item.name + " = " + (typeof item.value === "boolean" ? String(item.value) : fmtNum(item.value)) }),
+          item.comment ? el("span", { class: "muted", text: " — " + item.comment }) : null,
+          el("span", { class: "muted small", text: "  " + fmtTime(item.time) }))))));
+    }
+  }
   if (run.tokens) children.push(tokenSection(run.tokens));
   if (run.params) children.push(paramsSection(run.params));
   if (run.tools || run.tool_choice !== undefined && run.tool_choice !== null) children.push(toolsSection(run.tools, run.tool_choice));
@@ -951,6 +1085,155 @@ renderers.visualizations = (panel) => {
   });
   panel.replaceChildren(list);
   list.querySelector("details[open]")?.dispatchEvent(new Event("toggle"));
+};
+
+// -- feedback ---------------------------------------------------------------------------------
+
+renderers.feedback = (panel) => {
+  const names = DATA.feedback.names.map((one) =>
+    el("div", { class: "kpi" }, el("div", { class: "label", text: one.name }),
+      el("div", { class: "value", text: fmtNum(one.mean) }),
+      el("div", { class: "sub", text: "mean of " + fmtNum(one.count) })));
+  const table = el("div", { class: "tab-body" });
+  panel.replaceChildren(el("div", { class: "kpis feedback-kpis" }, names), table);
+  renderDataTable(table, DATA.feedback.table, "No feedback in this archive.", "trace_id");
+};
+
+// -- graph ------------------------------------------------------------------------------------
+
+const GRAPH = { rankGap: 84, nodeGap: 130, nodeHeight: 34, pad: 24 };
+
+// Ranks by longest path from the entry, ignoring the edges that close a loop; nodes of a
+// rank side by side in the order LangGraph lists them.
+function layoutGraph(structure) {
+  const nodes = structure.nodes;
+  const ids = nodes.map((node) => node.id);
+  const out = new Map(ids.map((id) => [id, []]));
+  for (const edge of structure.edges) if (out.has(edge.source) && out.has(edge.target)) out.get(edge.source).push(edge.target);
+  const back = new Set();
+  const seen = new Set();
+  const onStack = new Set();
+  const visit = (id) => {
+    seen.add(id);
+    onStack.add(id);
+    for (const next of out.get(id)) {
+      if (onStack.has(next)) back.add(id + "\u0000" + next);
+      else if (!seen.has(next)) visit(next);
+    }
+    onStack.delete(id);
+  };
+  for (const id of ids) if (!seen.has(id)) visit(id);
+  const rank = new Map(ids.map((id) => [id, 0]));
+  for (let pass = 0; pass < ids.length; pass++) {
+    let changed = false;
+    for (const edge of structure.edges) {
+      if (back.has(edge.source + "\u0000" + edge.target) || !rank.has(edge.source) || !rank.has(edge.target)) continue;
+      if (rank.get(edge.target) < rank.get(edge.source) + 1) { rank.set(edge.target, rank.get(edge.source) + 1); changed = true; }
+    }
+    if (!changed) break;
+  }
+  const byRank = [];
+  for (const node of nodes) (byRank[rank.get(node.id)] ||= []).push(node);
+  const width = (node) => Math.max(90, String(node.name).length * 7.4 + 28);
+  const rowWidths = byRank.map((row) => (row || []).reduce((sum, node) => sum + width(node), 0) + GRAPH.nodeGap * ((row || []).length - 1));
+  const total = Math.max(...rowWidths, 200) + 2 * GRAPH.pad + 120;
+  const place = new Map();
+  byRank.forEach((row, r) => {
+    let x = (total - rowWidths[r]) / 2;
+    for (const node of row || []) {
+      place.set(node.id, { x, y: GRAPH.pad + r * GRAPH.rankGap, w: width(node), h: GRAPH.nodeHeight, node });
+      x += width(node) + GRAPH.nodeGap;
+    }
+  });
+  return { place, back, width: total, height: GRAPH.pad * 2 + (byRank.length - 1) * GRAPH.rankGap + GRAPH.nodeHeight };
+}
+
+function arrowHead(x, y, dx, dy) {
+  const length = Math.hypot(dx, dy) || 1;
+  const ux = dx / length, uy = dy / length;
+  const points = [[x, y], [x - 9 * ux + 4.5 * uy, y - 9 * uy - 4.5 * ux], [x - 9 * ux - 4.5 * uy, y - 9 * uy + 4.5 * ux]];
+  return svg("polygon", { class: "g-arrow", points: points.map((p) => p.map((v) => v.toFixed(1)).join(",")).join(" ") });
+}
+
+function drawGraph(structure) {
+  const { place, back, width, height } = layoutGraph(structure);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": "graph " + structure.name, id: "graph-svg" });
+  // Subgraphs (LangGraph's xray): a dashed box around their nodes.
+  const clusters = new Map();
+  for (const box of place.values()) if (box.node.subgraph) (clusters.get(box.node.subgraph) || clusters.set(box.node.subgraph, []).get(box.node.subgraph)).push(box);
+  for (const [name, boxes] of clusters) {
+    const x0 = Math.min(...boxes.map((b) => b.x)) - 10, y0 = Math.min(...boxes.map((b) => b.y)) - 18;
+    const x1 = Math.max(...boxes.map((b) => b.x + b.w)) + 10, y1 = Math.max(...boxes.map((b) => b.y + b.h)) + 8;
+    chart.append(svg("rect", { class: "g-cluster", x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8 }));
+    const label = svg("text", { class: "g-cluster-label", x: x0 - 6, y: y0 + 12, "text-anchor": "end" });
+    label.textContent = name;
+    chart.append(label);
+  }
+  for (const edge of structure.edges) {
+    const a = place.get(edge.source), b = place.get(edge.target);
+    if (!a || !b) continue;
+    const cls = "g-edge" + (edge.conditional ? " conditional" : "");
+    let path, head;
+    if (back.has(edge.source + "\u0000" + edge.target) || b.y <= a.y) {
+      // A loop back up: around the left of both nodes (run counts are on their right).
+      const x = Math.min(a.x, b.x) - 30;
+      const sy = a.y + a.h / 2, ty = b.y + b.h / 2;
+      path = `M${a.x},${sy} C${x},${sy} ${x},${ty} ${b.x},${ty}`;
+      head = arrowHead(b.x, ty, 1, 0);
+    } else {
+      const sx = a.x + a.w / 2, sy = a.y + a.h, tx = b.x + b.w / 2, ty = b.y;
+      const mid = (sy + ty) / 2;
+      path = `M${sx},${sy} C${sx},${mid} ${tx},${mid} ${tx},${ty}`;
+      head = arrowHead(tx, ty, 0, 1);
+    }
+    const line = svg("path", { class: cls, d: path, "data-edge": edge.source + "->" + edge.target });
+    chart.append(line, head);
+    if (edge.label) {
+      const label = svg("text", { class: "g-edge-label", x: (a.x + a.w / 2 + b.x + b.w / 2) / 2 + 4, y: (a.y + a.h + b.y) / 2 });
+      label.textContent = edge.label;
+      chart.append(label);
+    }
+  }
+  // How often each node ran in this archive, and how often it was interrupted or failed.
+  const counts = new Map();
+  for (const run of RUNS) {
+    if (!run.is_node) continue;
+    const entry = counts.get(run.node) || { runs: 0, interrupted: 0, handoffs: 0, errors: 0 };
+    entry.runs++;
+    if (run.status === "interrupted") entry[run.interrupt && run.interrupt.kind === "handoff" ? "handoffs" : "interrupted"]++;
+    if (run.status === "error") entry.errors++;
+    counts.set(run.node, entry);
+  }
+  for (const box of place.values()) {
+    const node = box.node;
+    const group = svg("g", { class: "g-node " + node.kind, "data-node": node.id });
+    const rect = svg("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: node.kind === "node" ? 6 : box.h / 2 });
+    const text = svg("text", { x: box.x + box.w / 2, y: box.y + box.h / 2 + 4, "text-anchor": "middle" });
+    text.textContent = node.name;
+    group.append(rect, text);
+    const count = counts.get(node.name);
+    if (count) {
+      const title = svg("title", {});
+      title.textContent = node.id + ": " + count.runs + " runs, " + count.interrupted + " paused, " + count.handoffs + " handed off, " + count.errors + " failed";
+      const note = svg("text", { class: "g-count", x: box.x + box.w + 6, y: box.y + box.h / 2 + 4 });
+      note.textContent = "×" + count.runs + (count.interrupted ? " · " + count.interrupted + " paused" : "") +
+        (count.handoffs ? " · " + count.handoffs + " handed off" : "") + (count.errors ? " · " + count.errors + " failed" : "");
+      group.append(title, note);
+      if (count.interrupted || count.handoffs || count.errors) group.classList.add(count.errors ? "has-errors" : "has-interrupts");
+    }
+    chart.append(group);
+  }
+  return chart;
+}
+
+renderers.graph = (panel) => {
+  const graph = DATA.graph;
+  panel.replaceChildren(
+    el("div", { class: "graph-head" }, el("h3", { text: graph.structure.name }),
+      el("span", { class: "muted small", text: fmtNum(graph.structure.nodes.length) + " nodes · " +
+        fmtNum(graph.structure.edges.length) + " edges · dashed: conditional edge" })),
+    el("div", { class: "graph-wrap" }, drawGraph(graph.structure)),
+    collapsible("Mermaid", el("pre", { class: "text", id: "graph-mermaid", text: graph.mermaid })));
 };
 
 // -- errors -----------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import math
 from typing import Any
 
 from langchain_comet.serialize import truncate
-from langchain_comet.summary import Latency, Summary, usd
+from langchain_comet.summary import Latency, RunNode, Summary, usd
+from langchain_comet.trace_view import distinct, feedback_names, is_graph_node, is_hidden
 
 # Longest string kept per field; the archive keeps the full text.
 DEFAULT_MAX_CHARS = 20_000
@@ -38,6 +39,11 @@ RUN_FIELDS = {
     "time_to_first_token_ms": "ttft",
     "tokens_streamed": "streamed",
     "session_id": "session",
+    "user_id": "user",
+    "langgraph_node": "node",
+    "langgraph_step": "graph_step",
+    "interrupt": "interrupt",
+    "resumed_from": "resumed_from",
     "inputs": "inputs",
     "outputs": "outputs",
     "error": "error",
@@ -90,6 +96,12 @@ def report_data(summary: Summary, max_chars: int = DEFAULT_MAX_CHARS) -> dict[st
         ],
         "visualizations": _visualizations(summary),
         "media": _media(summary),
+        "feedback": _feedback(summary, max_chars),
+        "graph": _graph(summary, max_chars),
+        "filters": {
+            "users": distinct(summary.runs, "user_id"),
+            "sessions": distinct(summary.runs, "session_id"),
+        },
     }
 
 
@@ -102,6 +114,7 @@ def _overview(summary: Summary) -> dict[str, Any]:
         "calls_with_usage": summary.calls_with_usage,
         "generations": summary.generations,
         "errors": len(summary.errors),
+        "interrupted": len(summary.interrupted),
         "tokens": dict(summary.tokens),
         "llm_latency": _latency(summary.llm_latency),
         "trace_latency": _latency(summary.trace_latency),
@@ -157,12 +170,14 @@ def _latency(latency: Latency) -> dict[str, Any]:
 def _runs(summary: Summary, max_chars: int) -> list[dict[str, Any]]:
     rows = []
     for trace in summary.traces:
-        for depth, node in trace.walk():
+        for depth, node in trace.walk_segments():
             record = node.record
             row = {short: _clip(record.get(key), max_chars) for key, short in RUN_FIELDS.items()}
             row["depth"] = depth
             row["offset"] = node.offset_ms
             row["children"] = len(node.children)
+            row["is_node"] = is_graph_node(record)
+            row["hidden"] = is_hidden(record)
             extra = {k: v for k, v in record.items() if k not in RUN_FIELDS}
             if extra:
                 row["more"] = _clip(extra, max_chars)
@@ -171,26 +186,75 @@ def _runs(summary: Summary, max_chars: int) -> list[dict[str, Any]]:
 
 
 def _traces(summary: Summary) -> list[dict[str, Any]]:
-    """Each trace's slice of ``runs``, with what the trace list shows."""
+    """Each trace's slice of ``runs``, with what the trace list shows. A resumed LangGraph
+    trace's slice holds its segments one after the other; ``segments`` gives each one's
+    start in ``runs``."""
     traces, start = [], 0
     for root in summary.traces:
-        nodes = [node for _, node in root.walk()]
+        nodes = [node for _, node in root.walk_segments()]
         tokens = sum(
             usage.get("total_tokens") or 0
             for node in nodes
             if isinstance(usage := node.record.get("token_usage"), dict)
         )
+        records = [node.record for node in nodes]
         traces.append(
             {
                 "start": start,
                 "count": len(nodes),
+                "segments": _segments(root, start),
                 "errors": sum(1 for node in nodes if node.failed),
+                "interrupted": sum(
+                    1 for node in nodes if node.record.get("status") == "interrupted"
+                ),
                 "tokens": tokens,
-                "cost": usd(root.record.get("trace_cost_usd")),
+                "cost": _trace_cost(root),
+                "users": distinct(records, "user_id"),
+                "sessions": distinct(records, "session_id"),
+                "feedback": summary.feedback_by_trace.get(str(root.record.get("trace_id")), []),
             }
         )
         start += len(nodes)
     return traces
+
+
+def _segments(root: RunNode, start: int) -> list[int]:
+    starts = []
+    for segment in root.segments:
+        starts.append(start)
+        start += sum(1 for _ in segment.walk())
+    return starts
+
+
+def _trace_cost(root: RunNode) -> float | None:
+    costs = [usd(segment.record.get("trace_cost_usd")) for segment in root.segments]
+    known = [cost for cost in costs if cost is not None]
+    return sum(known) if known else None
+
+
+def _feedback(summary: Summary, max_chars: int) -> dict[str, Any]:
+    """Every piece of feedback as a table (its trace id links to the trace), and by name."""
+    columns = ["time", "trace_id", "name", "value", "comment"]
+    return {
+        "table": {
+            "columns": columns,
+            "rows": [
+                [_cell(record.get(column), max_chars) for column in columns]
+                for record in summary.feedback
+            ],
+        },
+        "names": [
+            {"name": one.name, "count": one.count, "mean": one.mean}
+            for one in feedback_names(summary.feedback)
+        ],
+    }
+
+
+def _graph(summary: Summary, max_chars: int) -> dict[str, Any] | None:
+    if summary.graph is None:
+        return None
+    structure, mermaid = summary.graph
+    return {"structure": _clip(structure, max_chars), "mermaid": truncate(mermaid, max_chars)}
 
 
 def _table(table: Any, max_chars: int) -> dict[str, Any]:

@@ -29,6 +29,8 @@ SESSION_METRICS = {
     "session_llm_latency_ms_p95",
     "session_trace_latency_ms_p50",
     "session_trace_latency_ms_p95",
+    "session_users",
+    "session_sessions",
 }
 
 
@@ -46,6 +48,8 @@ def expected_summary(runs: list[dict]) -> dict[str, float]:
         "session_llm_calls": len(llm),
         "session_errors": sum(run["status"] == "error" for run in runs),
         "session_unpriced_llm_calls": len(llm) - len(costs),
+        "session_users": len({run["user_id"] for run in runs if run.get("user_id")}),
+        "session_sessions": len({run["session_id"] for run in runs if run.get("session_id")}),
     }
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
         expected[f"session_{key}"] = sum((run["token_usage"] or {}).get(key, 0) for run in llm)

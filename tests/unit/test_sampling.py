@@ -39,3 +39,20 @@ def test_events_of_runs_never_started_here_are_kept():
     sampler = TraceSampler(0.0, draws())
     assert sampler.keep("on_llm_end", uuid4(), uuid4())
     assert sampler.keep("on_text", None, None)
+
+
+def test_a_langgraph_resume_follows_the_decision_taken_for_its_trace():
+    from langchain_comet.attributes import TraceStart
+
+    sampler = TraceSampler(0.5, draws(0.9, 0.1))  # the first trace dropped, the second kept
+    dropped, kept = uuid4(), uuid4()
+    assert not sampler.keep("on_chain_start", dropped, None, TraceStart(dropped, thread="t1"))
+    assert sampler.keep("on_chain_start", kept, None, TraceStart(kept, thread="t2"))
+    # Resumes draw nothing (draws() would raise): each follows its interrupted trace.
+    resume_1, resume_2 = uuid4(), uuid4()
+    assert not sampler.keep(
+        "on_chain_start", resume_1, None, TraceStart(dropped, resumed_from=dropped, thread="t1")
+    )
+    assert sampler.keep(
+        "on_chain_start", resume_2, None, TraceStart(kept, resumed_from=kept, thread="t2")
+    )

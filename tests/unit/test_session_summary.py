@@ -43,6 +43,8 @@ def test_an_empty_session_counts_zero_and_has_no_cost_or_percentiles():
         "session_completion_tokens": 0,
         "session_total_tokens": 0,
         "session_unpriced_llm_calls": 0,
+        "session_users": 0,
+        "session_sessions": 0,
     }
 
 
