@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import os
 import shutil
@@ -73,6 +74,8 @@ class ExperimentSettings:
     offline_directory: str | None = None
     # More ``log_other`` values: which service and process the experiment belongs to.
     others: dict[str, str] = field(default_factory=dict)
+    # The experiment of a forked child (lifecycle.py).
+    forked: bool = False
 
 
 def import_comet_ml() -> Any:
@@ -81,11 +84,19 @@ def import_comet_ml() -> Any:
     comet_ml decides at import time whether to send its own errors to a third-party
     tracker; a tracer inside someone else's service should not, and offline it would only
     retry against a closed network. An explicit ``COMET_ERROR_TRACKING_ENABLE`` wins.
+
+    comet_ml's git logging is imported here too, not lazily on the thread each experiment
+    starts: a process forked (gunicorn ``--preload``) while that thread was importing it
+    would inherit the module's import lock held by a thread that does not exist, and
+    every experiment of the child would wait for it forever at its end.
     """
     if "comet_ml" not in sys.modules:
         os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
     import comet_ml
 
+    if "comet_ml.git_logging" not in sys.modules:
+        with contextlib.suppress(Exception):  # another comet_ml: it may not have one
+            importlib.import_module("comet_ml.git_logging")
     return comet_ml
 
 
@@ -277,7 +288,17 @@ def _within_deadline(construction: Future[Any], deadline: float) -> Any:
 
 
 def _kwargs(settings: ExperimentSettings) -> dict[str, Any]:
-    return {"workspace": settings.workspace, "project_name": settings.project_name}
+    kwargs: dict[str, Any] = {
+        "workspace": settings.workspace,
+        "project_name": settings.project_name,
+    }
+    if settings.forked:
+        # A forked child's experiment leaves git to its parent's: comet_ml reads the
+        # repository on a thread that imports as it goes, and a module the parent was
+        # importing at the fork is locked forever in the child (its end would hang).
+        kwargs["log_git_metadata"] = False
+        kwargs["log_git_patch"] = False
+    return kwargs
 
 
 def _offline_with_fallback(

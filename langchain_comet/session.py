@@ -326,4 +326,4 @@ def _child_settings(
     others["langchain_comet_parent_pid"] = str(parent_pid)
     others["langchain_comet_pid"] = str(pid)
     base = settings.name or settings.project_name or "langchain"
-    return dataclasses.replace(settings, name=f"{base} (pid {pid})", others=others)
+    return dataclasses.replace(settings, name=f"{base} (pid {pid})", others=others, forked=True)

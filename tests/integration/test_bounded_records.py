@@ -18,9 +18,10 @@ from langchain_core.tools import tool
 from langchain_comet import CometCallbackHandler
 from langchain_comet.archive import Archive
 from langchain_comet.budget import TokenBucket
+from langchain_comet.experiment import ExperimentSettings, start_experiment
 from langchain_comet.failures import Failures
 from langchain_comet.serialize import CUT_KEY, MAX_RECORD_BYTES, MAX_STRING_CHARS
-from langchain_comet.sink import CometSink, ExperimentSettings, create_experiment
+from langchain_comet.sink import CometSink, open_store
 
 pytestmark = pytest.mark.integration
 
@@ -101,9 +102,11 @@ def test_no_record_and_no_text_sample_is_larger_than_the_bound(make_handler, fin
 def test_grouped_text_samples_stay_within_the_bound(offline_dir):
     failures = Failures(raise_error=True)
     settings = ExperimentSettings(online=False, offline_directory=str(offline_dir))
-    experiment = create_experiment(settings, failures)
+    handle = start_experiment(settings, failures)
+    experiment = handle.get()
     # No budget at all: every text is grouped.
-    sink = CometSink(experiment, failures, budget=TokenBucket(rate=0.0, burst=0.0))
+    store = open_store(handle, settings, failures)
+    sink = CometSink(handle, failures, store, budget=TokenBucket(rate=0.0, burst=0.0))
     text = "g" * (MAX_STRING_CHARS // 2)
     for step in range(5):
         sink.text(text, {"action": "on_text", "run_id": "r"}, step)

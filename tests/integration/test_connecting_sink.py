@@ -17,9 +17,9 @@ import pytest
 
 from langchain_comet import experiment as experiment_module
 from langchain_comet.archive import Archive
-from langchain_comet.experiment import ExperimentHandle
+from langchain_comet.experiment import ExperimentHandle, ExperimentSettings
 from langchain_comet.failures import Failures
-from langchain_comet.sink import RUN_TREE, CometSink
+from langchain_comet.sink import RUN_TREE, CometSink, open_store
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,11 @@ def offline_experiment(directory: Path) -> Any:
 
 def connecting() -> ExperimentHandle:
     return ExperimentHandle(deadline=time.monotonic() + 60)
+
+
+def sink_for(handle: ExperimentHandle, failures: Failures, directory: Path) -> CometSink:
+    settings = ExperimentSettings(offline_directory=str(directory))
+    return CometSink(handle, failures, open_store(handle, settings, failures))
 
 
 def log_some(sink: CometSink) -> None:
@@ -50,7 +55,7 @@ def read(sink: CometSink, experiment: Any, offline_dir: Path) -> Archive:
 
 def test_calls_made_while_connecting_are_replayed_in_order_once_it_is_ready(offline_dir):
     handle = connecting()
-    sink = CometSink(handle, Failures(raise_error=True))
+    sink = sink_for(handle, Failures(raise_error=True), offline_dir)
     log_some(sink)
     experiment = offline_experiment(offline_dir)
     handle.resolve(experiment)
@@ -68,7 +73,7 @@ def test_calls_made_while_connecting_are_replayed_in_order_once_it_is_ready(offl
 
 def test_a_flush_waits_for_the_experiment_being_created(offline_dir):
     handle = connecting()
-    sink = CometSink(handle, Failures(raise_error=True))
+    sink = sink_for(handle, Failures(raise_error=True), offline_dir)
     log_some(sink)
     experiment = offline_experiment(offline_dir)
     resolver = threading.Timer(0.2, handle.resolve, args=(experiment,))
@@ -86,7 +91,7 @@ def test_an_experiment_that_never_comes_is_given_up_with_one_warning(
 ):
     monkeypatch.setattr(experiment_module, "RESOLVE_GRACE", 0.1)
     handle = ExperimentHandle(deadline=time.monotonic() - 1)  # past its deadline already
-    sink = CometSink(handle, Failures(raise_error=False))
+    sink = sink_for(handle, Failures(raise_error=False), offline_dir)
     with caplog.at_level(logging.WARNING, logger="langchain_comet"):
         log_some(sink)
         sink.write_session("1.0")
