@@ -78,7 +78,9 @@ def main(directory: str | None) -> Path:
     # thread_id names the conversation: the pause and the resume share it.
     config: Any = {"configurable": {"thread_id": "ticket-42"}, "callbacks": [handler]}
     with trace_attributes(user_id="customer-7"):
-        paused = agent.invoke({"messages": [("user", "Refund order A-7, please")]}, config)
+        paused = agent.invoke(
+            {"messages": [{"role": "user", "content": "Refund order A-7, please"}]}, config
+        )
         question = paused["__interrupt__"][0].value["question"]
         print(f"agent asks: {question}")
         trace_id = handler.last_trace_id

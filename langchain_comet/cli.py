@@ -55,6 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("Upload it to Comet with:")
     print(f"    comet upload {quoted}")
     print()
+    print(demo.price_note())
     show.render(summarize(archive), _console(), max_traces=None)
     print()
     print("See it again, or as an HTML report:")

@@ -4,6 +4,11 @@ Every model here is one of langchain_core's deterministic fakes, so the demo nee
 network and no API key, yet it exercises what a real application does: a batched LCEL
 chain, a chat model calling a tool in an agent loop, retrieval, streaming, a failing tool
 and a custom event. The archive it writes is the one ``comet upload`` would send.
+
+The fakes report token usage the way real providers do, and the handler is given made-up
+prices for their model names through ``prices=`` (:data:`DEMO_PRICES`), exactly as a user
+prices a model the price library lacks: so the summary shows what each call, each trace and
+the session cost, and nothing in the package treats the demo's models specially.
 """
 
 from __future__ import annotations
@@ -11,17 +16,25 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.documents import Document
-from langchain_core.language_models import FakeListLLM
+from langchain_core.language_models import FakeListLLM, LangSmithParams
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import (
@@ -48,6 +61,14 @@ DEMO_NAME = "langchain-comet demo"
 DEMO_TAGS = ["demo"]
 SESSION = {"session_id": "demo-session"}
 CHAT_MODEL_NAME = "demo-chat"
+COMPLETION_MODEL_NAME = "demo-completion"
+DEMO_PROVIDER = "demo"
+# Made-up prices, USD per million tokens, for the demo's fake models: given to the handler
+# with ``prices=`` as a user prices a model the price library does not know.
+DEMO_PRICES: dict[str, dict[str, float]] = {
+    COMPLETION_MODEL_NAME: {"input": 0.50, "output": 1.50},
+    CHAT_MODEL_NAME: {"input": 3.00, "output": 15.00},
+}
 
 QUESTIONS = [
     "What does LCEL stand for?",
@@ -135,6 +156,96 @@ def divide(a: float, b: float) -> float:
     return a / b
 
 
+def price_note() -> str:
+    """One line saying the demo's costs come from made-up prices, and which."""
+    rates = ", ".join(
+        f"{model} ${price['input']:.2f} in / ${price['output']:.2f} out"
+        for model, price in DEMO_PRICES.items()
+    )
+    return (
+        f"Costs use demo prices, made up for the demo's fake models and passed with prices= "
+        f"(USD per million tokens): {rates}."
+    )
+
+
+def count_tokens(text: str) -> int:
+    """The demo's tokenizer: words and punctuation marks (real tokenizers split finer)."""
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+class DemoLLM(FakeListLLM):
+    """A scripted completion model that reports token usage and its model name.
+
+    ``FakeListLLM`` reports neither, so its calls could not be priced; a real completion
+    API reports both in ``llm_output``, which is where this one puts them.
+    """
+
+    model_name: str = COMPLETION_MODEL_NAME
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        result = super()._generate(prompts, stop=stop, run_manager=run_manager, **kwargs)
+        prompt_tokens = sum(count_tokens(prompt) for prompt in prompts)
+        completion_tokens = sum(
+            count_tokens(generation.text) for batch in result.generations for generation in batch
+        )
+        result.llm_output = {
+            "model_name": self.model_name,
+            "token_usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return result
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return {**super()._get_ls_params(stop=stop, **kwargs), "ls_provider": DEMO_PROVIDER}
+
+
+class DemoChatModel(GenericFakeChatModel):
+    """A scripted chat model whose streamed answers report token usage too.
+
+    ``GenericFakeChatModel`` streams the text of its scripted reply and drops its usage;
+    providers that stream usage (OpenAI with ``stream_usage``, Anthropic) send it in the
+    last chunk, which is what this one does.
+    """
+
+    model_name: str = CHAT_MODEL_NAME
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        reply = self._generate(messages, stop=stop, **kwargs).generations[0].message
+        for token in re.split(r"(\s)", reply.text):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token, id=reply.id))
+            if run_manager:
+                run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+        usage = reply.usage_metadata if isinstance(reply, AIMessage) else None
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                id=reply.id,
+                usage_metadata=usage,
+                response_metadata=reply.response_metadata,
+                chunk_position="last",
+            )
+        )
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return {**super()._get_ls_params(stop=stop, **kwargs), "ls_provider": DEMO_PROVIDER}
+
+
 def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
     return UsageMetadata(
         input_tokens=input_tokens,
@@ -143,9 +254,9 @@ def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
     )
 
 
-def _chat_model(*replies: AIMessage) -> GenericFakeChatModel:
+def _chat_model(*replies: AIMessage) -> DemoChatModel:
     """A scripted chat model: each call answers with the next reply."""
-    return GenericFakeChatModel(messages=iter(replies))
+    return DemoChatModel(messages=iter(replies))
 
 
 def _reply(content: str, input_tokens: int, output_tokens: int, **kwargs: Any) -> AIMessage:
@@ -160,7 +271,7 @@ def _reply(content: str, input_tokens: int, output_tokens: int, **kwargs: Any) -
 def build_qa_chain() -> Runnable[dict[str, str], str]:
     """The classic LCEL pipeline: prompt, completion model, parser."""
     prompt = PromptTemplate.from_template("Answer in one sentence.\nQuestion: {question}\nAnswer:")
-    return prompt | FakeListLLM(responses=ANSWERS) | StrOutputParser()
+    return prompt | DemoLLM(responses=ANSWERS) | StrOutputParser()
 
 
 def build_agent() -> Runnable[str, str]:
@@ -258,6 +369,7 @@ def run_demo(
             visualizations=_visualizations(),
             online=False,
             offline_directory=offline_directory,
+            prices=DEMO_PRICES,
             # An application's handler falls back to a temporary archive when the offline
             # directory cannot be written; the demo was told where to write, so it fails.
             raise_error=True,
@@ -270,9 +382,17 @@ def run_demo(
         raise DemoError("the demo's experiment is not an offline experiment")
     callbacks: list[Any] = [handler]
 
+    # max_concurrency=1: a completion model given several prompts in one call reports one
+    # usage for all of them, which LangChain hands to the first prompt's run only; one
+    # prompt per call gives every run its own tokens and cost.
     answers = build_qa_chain().batch(
         [{"question": q} for q in QUESTIONS],
-        config={"callbacks": callbacks, "run_name": "qa", "tags": ["batch"]},
+        config={
+            "callbacks": callbacks,
+            "run_name": "qa",
+            "tags": ["batch"],
+            "max_concurrency": 1,
+        },
     )
     logger.info("demo: answered a batch of %d questions with an LCEL chain", len(answers))
 

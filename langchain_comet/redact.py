@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
 from langchain_comet.failures import Failures
+from langchain_comet.records import RecordWriter
 from langchain_comet.serialize import JSON, truncate
 
 if TYPE_CHECKING:
     from langchain_comet.media import Payload
-    from langchain_comet.runs import RecordWriter
 
 Redact = Callable[[str], str]
 REDACTION_FAILED = "[redaction failed]"
@@ -93,7 +93,7 @@ class Redactor:
 
 
 class RedactingWriter:
-    """A :class:`~langchain_comet.runs.RecordWriter` that redacts what it passes on."""
+    """A :class:`~langchain_comet.records.RecordWriter` that redacts what it passes on."""
 
     def __init__(self, writer: RecordWriter, redactor: Redactor) -> None:
         self._writer = writer

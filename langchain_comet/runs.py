@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from langchain_core.messages import BaseMessage
@@ -28,6 +28,7 @@ from langchain_comet.failures import Failures
 from langchain_comet.feedback import Feedback
 from langchain_comet.media import MediaLog, Payload, RunMedia
 from langchain_comet.pricing import Pricer
+from langchain_comet.records import RecordWriter
 from langchain_comet.redact import Redact, RedactingWriter, Redactor
 from langchain_comet.serialize import (
     DEFAULT_MAX_ITEMS,
@@ -82,30 +83,6 @@ class Event:
     @property
     def step(self) -> int:
         return self.counters[0]
-
-
-class RecordWriter(Protocol):
-    """Where records go: the sink, which alone talks to comet_ml."""
-
-    def text(self, text: str, metadata: dict[str, JSON], step: int) -> None: ...
-
-    def metrics(
-        self, values: Mapping[str, float], step: int, prefix: str | None = None
-    ) -> None: ...
-
-    def run(self, record: dict[str, JSON]) -> None: ...
-
-    def started(self, record: dict[str, JSON]) -> None: ...
-
-    def row(self, row: dict[str, JSON]) -> None: ...
-
-    def action(self, record: dict[str, JSON]) -> None: ...
-
-    def feedback(self, record: dict[str, JSON]) -> None: ...
-
-    def visualization(self, style: str, idx: int, html: str, prompt: str | None) -> None: ...
-
-    def media(self, payload: Payload) -> None: ...
 
 
 @dataclass(slots=True)

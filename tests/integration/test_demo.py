@@ -151,19 +151,71 @@ def test_agent_is_one_trace_of_model_tool_model(demo_run: DemoRun) -> None:
     assert agent["session_id"] == "demo-session"
 
 
-def test_invoked_chat_models_report_tokens_and_model(demo_run: DemoRun) -> None:
+def test_chat_models_report_tokens_and_model(demo_run: DemoRun) -> None:
     chat_runs = demo_run.of_type("chat_model")
-    invoked = [run for run in chat_runs if not run["tokens_streamed"]]
     streamed = [run for run in chat_runs if run["tokens_streamed"]]
-    assert len(invoked) == 3
-    for run in invoked:
-        assert run["token_usage"]["total_tokens"] > 0
-        assert run["model_name"] == "demo-chat"
-    # GenericFakeChatModel's _stream drops usage_metadata, so the streamed run has none.
+    assert len(chat_runs) == 4
+    # The streamed run too: its usage arrives in the last chunk, as providers send it.
     assert len(streamed) == 1
-    total = sum(run["token_usage"]["total_tokens"] for run in invoked)
-    assert total == 36 + 63 + 90
+    assert streamed[0]["token_usage"]["total_tokens"] == 14 + 17
+    for run in chat_runs:
+        assert run["model_name"] == "demo-chat"
+        assert run["provider"] == "demo"
+    total = sum(run["token_usage"]["total_tokens"] for run in chat_runs)
+    assert total == 36 + 63 + 90 + 31
+    completions = demo_run.of_type("llm")
+    assert all(run["model_name"] == "demo-completion" for run in completions)
+    total += sum(run["token_usage"]["total_tokens"] for run in completions)
     assert re.search(rf"total tokens\s+{total}\b", demo_run.stdout)
+    assert re.search(r"calls reporting usage\s+7 of 7", demo_run.stdout)
+
+
+def _demo_price(run: dict[str, Any]) -> float:
+    """What a run costs at the demo's prices, computed here from its tokens."""
+    price = demo.DEMO_PRICES[run["model_name"]]
+    usage = run["token_usage"]
+    return (
+        usage["prompt_tokens"] * price["input"] + usage["completion_tokens"] * price["output"]
+    ) / 1e6
+
+
+def test_every_call_is_priced_at_the_demo_prices(demo_run: DemoRun) -> None:
+    calls = demo_run.of_type("llm") + demo_run.of_type("chat_model")
+    assert len(calls) == 7
+    for run in calls:
+        assert run["cost_usd"] == pytest.approx(_demo_price(run), rel=1e-9)
+        assert run["cost_usd"] > 0
+    # Each trace's cost is the sum of its calls'; the failing tool's trace has no call.
+    for root in (run for run in demo_run.runs if run["parent_run_id"] is None):
+        inside = [run for run in calls if run["trace_id"] == root["run_id"]]
+        if inside:
+            expected = sum(run["cost_usd"] for run in inside)
+            assert root["trace_cost_usd"] == pytest.approx(expected, rel=1e-9)
+        else:
+            assert root["trace_cost_usd"] is None
+    total = sum(run["cost_usd"] for run in calls)
+    (session_cost,) = demo_run.archive.metrics("session_cost_usd")
+    assert session_cost.value == pytest.approx(total, rel=1e-6)
+    (unpriced,) = demo_run.archive.metrics("session_unpriced_llm_calls")
+    assert unpriced.value == 0
+
+
+def test_output_says_the_prices_are_demo_prices_and_shows_cost(demo_run: DemoRun) -> None:
+    out = demo_run.stdout
+    (note,) = [line for line in out.splitlines() if "demo prices" in line]
+    assert "prices=" in note
+    for model, price in demo.DEMO_PRICES.items():
+        assert f"{model} ${price['input']:.2f} in / ${price['output']:.2f} out" in note
+    calls = demo_run.of_type("llm") + demo_run.of_type("chat_model")
+    shown = f"${sum(run['cost_usd'] for run in calls):.6f}".rstrip("0")  # as show prints it
+    assert re.search(rf"\bcost\s+{re.escape(shown)}", out)
+    assert re.search(r"priced calls\s+7 of 7", out)
+    assert "price unknown" not in out
+    # Per trace in the run tree: the agent's trace with its two calls' sum.
+    agent = demo_run.named("weather_agent")
+    trace_cost = f"${agent['trace_cost_usd']:.6f}".rstrip("0")
+    assert re.search(rf"weather_agent chain\s+[\d.]+ ms\s+trace {re.escape(trace_cost)}", out)
+    assert "Cost by model" in out
 
 
 def test_retrieval_and_custom_event(demo_run: DemoRun) -> None:
