@@ -163,6 +163,7 @@ def run_sections(plan: Plan, sections: list[str], results: dict[str, Any]) -> No
                     plan.memory_checkpoints,
                     plan.traced_calls,
                     plan.memory_budgets,
+                    results["unavailable"],
                     log,
                 )
             else:
