@@ -96,6 +96,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", action="append", choices=SECTIONS, metavar="SECTION",
         help=f"run only this section ({', '.join(SECTIONS)}); repeatable",
     )  # fmt: skip
+    parser.add_argument(
+        "--contender", action="append", metavar="NAME",
+        help="latency: only these contenders (and noop); repeatable",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also dump raw results")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the results table")
     return parser.parse_args(argv)
@@ -118,10 +122,11 @@ def unavailable_contenders() -> dict[str, str]:
     return reasons
 
 
-def latency_section(plan: Plan, unavailable: dict[str, str]) -> dict[str, Any]:
-    series = run_latency(
-        WORKLOADS, all_contenders(), unavailable, plan.rounds, plan.scale, SEED, log
-    )
+def latency_section(
+    plan: Plan, unavailable: dict[str, str], only: list[str] | None
+) -> dict[str, Any]:
+    contenders = [c for c in all_contenders() if not only or c.name in only or c.name == "noop"]
+    series = run_latency(WORKLOADS, contenders, unavailable, plan.rounds, plan.scale, SEED, log)
     out: dict[str, Any] = {}
     for workload in WORKLOADS:
         out[workload.name] = {
@@ -140,14 +145,16 @@ def latency_section(plan: Plan, unavailable: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def run_sections(plan: Plan, sections: list[str], results: dict[str, Any]) -> None:
+def run_sections(
+    plan: Plan, sections: list[str], results: dict[str, Any], only: list[str] | None = None
+) -> None:
     """Each section isolated: one that crashes is reported n/a and the others still run."""
     for section in sections:
         started = time.perf_counter()
         log(f"section {section} ...")
         try:
             if section == "latency":
-                results["latency"] = latency_section(plan, results["unavailable"])
+                results["latency"] = latency_section(plan, results["unavailable"], only)
             elif section == "saturation":
                 results["saturation"] = run_saturation(
                     plan.saturation_threads,
@@ -193,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with running_sink() as sink:
             os.environ[SINK_ENV] = sink.url  # every child's peers send here
-            run_sections(plan, sections, results)
+            run_sections(plan, sections, results, args.contender)
     finally:
         tempfile.tempdir = None
         shutil.rmtree(scratch, ignore_errors=True)
