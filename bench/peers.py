@@ -10,7 +10,8 @@ Each is configured the way its documentation says, pointed at something local:
   spans over OTLP/HTTP to ``LANGFUSE_BASE_URL`` = the local sink, with placeholder keys.
   Flush: ``get_client().flush()`` (the OTel provider's ``force_flush`` and the score queue).
 - **MLflow** (``mlflow.langchain.autolog()``): traces go to a local SQLite tracking store
-  (``sqlite:///<temp dir>/mlflow.db``, MLflow 3's default backend) through MLflow's async
+  (``sqlite:///<temp dir>/mlflow.db``, MLflow 3's default backend; artifacts beside it)
+  through MLflow's async
   trace export; telemetry off. Flush: ``mlflow.flush_trace_async_logging()``. Autologging
   patches LangChain for the whole process, so it needs no callback in the config; every
   contender runs in an interpreter of its own, so the patch reaches no other contender.
@@ -133,7 +134,11 @@ def _mlflow_experiment() -> str:
 
     store = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
-    experiment_id: str = mlflow.set_experiment(PROJECT).experiment_id
+    # Trace artifacts beside the store: MLflow's default is ./mlruns in the working directory.
+    experiment_id: str = mlflow.create_experiment(
+        PROJECT, artifact_location=(store / "artifacts").as_uri()
+    )
+    mlflow.set_experiment(experiment_id=experiment_id)
     mlflow.langchain.autolog()
     return experiment_id
 
