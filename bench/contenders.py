@@ -11,6 +11,8 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from bench import peers
+
 PROBE_TIMEOUT_S = 90
 
 
@@ -27,6 +29,10 @@ class Contender:
     flush: Callable[[Any], None] = field(default=lambda handler: None)
     finish: Callable[[Any], None] = field(default=lambda handler: None)
     needs_textstat: str | None = None  # "ours" or "community": probe textstat first
+    # Traces recorded so far (after finish): the archive's root runs, what the sink or
+    # the local store received; None where the contender keeps nothing to count.
+    traces: Callable[[Any, Path], int | None] = field(default=lambda handler, directory: None)
+    peer: str | None = None  # "opik", "langfuse", "mlflow": needs its SDK (bench extra)
 
 
 class OfflineRedirect:
@@ -90,9 +96,44 @@ def _finish_community(handler: Any) -> None:
     handler.experiment.end()
 
 
+def _archive_traces(handler: Any, directory: Path) -> int:
+    """Root runs in the offline archive the handler's experiment wrote when it ended."""
+    from langchain_comet.archive import Archive
+
+    archive = Archive(directory / f"{handler.experiment.id}.zip")
+    return sum(1 for run in archive.runs() if run.get("parent_run_id") is None)
+
+
 def ours(name: str = "ours", **options: Any) -> Contender:
     textstat = "ours" if options.get("complexity_metrics") else None
-    return Contender(name, _make_ours(options), _flush_tracker, _finish_ours, textstat)
+    return Contender(
+        name, _make_ours(options), _flush_tracker, _finish_ours, textstat, _archive_traces
+    )
+
+
+def _sink_traces(key: str) -> Callable[[Any, Path], int]:
+    def count(handler: Any, directory: Path) -> int:
+        return int(peers.sink_counts()[key])
+
+    return count
+
+
+def peer_contenders() -> list[Contender]:
+    """Opik, Langfuse and MLflow as ``bench/peers.py`` configures them."""
+    return [
+        Contender(
+            "opik", peers.make_opik, peers.flush_opik,
+            traces=_sink_traces("opik_traces"), peer="opik",
+        ),
+        Contender(
+            "langfuse", peers.make_langfuse, peers.flush_langfuse,
+            traces=_sink_traces("langfuse_traces"), peer="langfuse",
+        ),
+        Contender(
+            "mlflow", peers.make_mlflow, peers.flush_mlflow,
+            traces=lambda handler, directory: peers.mlflow_traces(handler), peer="mlflow",
+        ),
+    ]  # fmt: skip
 
 
 def community(name: str = "community", **options: Any) -> Contender:
@@ -111,6 +152,7 @@ def all_contenders() -> list[Contender]:
         ours("ours-nostream", stream_logs=False),
         community(),
         community("community+complexity", complexity_metrics=True),
+        *peer_contenders(),
     ]
 
 

@@ -1,11 +1,17 @@
 """Section A: per-call latency of the caller (hot path) and the deferred work, interleaved.
 
 Every round runs every contender once, in a shuffled order, each with a fresh handler, so
-drift of the machine (thermal, other tenants) spreads over all contenders alike.
+drift of the machine (thermal, other tenants) spreads over all contenders alike. Each
+contender lives in an interpreter of its own for the whole section (``python -m
+bench.latency --serve NAME``): peers patch LangChain process-wide (MLflow), install
+global OpenTelemetry providers (Langfuse) and keep background threads, none of which may
+touch another contender's calls; the parent only sends "run a block" and collects times.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import gc
 import random
 import shutil
@@ -16,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import Contender, handler_failures
-from bench.env import CALLBACK_ERRORS
+from bench.child import Child, network_error, serve
+from bench.contenders import Contender, by_name, handler_failures
+from bench.env import CALLBACK_ERRORS, quiet_logging
 from bench.stats import mean, percentile
-from bench.workloads import Workload, config_for
+from bench.workloads import WORKLOADS, Workload, config_for
 
 WARMUP_CALLS = 20
+START_TIMEOUT_S = 300
 
 Log = Callable[[str], None]
 
@@ -93,48 +101,82 @@ def run_block(contender: Contender, workload: Workload, calls: int, round_: int)
     return Block(round_, times, flush_ns, errors, failures)
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+def serve_contender(name: str) -> None:
+    """Child: answer ``{"workload", "calls", "round"}`` requests with one block each."""
+    quiet_logging()
+    contender = by_name(name)
+    workloads = {w.name: w for w in WORKLOADS}
+
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        if "workload" not in request:
+            return {"ready": True}
+        workload = workloads[request["workload"]]
+        block = run_block(contender, workload, request["calls"], request["round"])
+        return {"block": dataclasses.asdict(block)}
+
+    serve(handle)
+
+
+def _start(contenders: Sequence[Contender], series: dict[str, Series], log: Log) -> dict:
+    """One interpreter per available contender, each ready (imports done) before any block."""
+    children: dict[str, Child] = {}
+    for contender in contenders:
+        if series[contender.name].unavailable is not None:
+            continue
+        child = Child("bench.latency", ["--serve", contender.name], contender.name)
+        answer = child.ask({}, START_TIMEOUT_S)
+        reason = answer.get("error") or network_error(answer)
+        if reason:
+            series[contender.name].unavailable = reason
+            child.stop()
+            log(f"latency {contender.name}: n/a ({reason})")
+            continue
+        children[contender.name] = child
+    return children
+
+
+def _ask_block(
+    child: Child, entry: Series, workload: Workload, calls: int, round_: int, timeout: float
+) -> Block | None:
+    """One block in the contender's interpreter; a failure makes it n/a for this workload."""
+    answer = child.ask({"workload": workload.name, "calls": calls, "round": round_}, timeout)
+    reason = answer.get("error") or network_error(answer)
+    if reason:
+        entry.unavailable = reason if "error" not in answer else f"raised {reason}"
+        entry.blocks.clear()
+        return None
+    return Block(**answer["block"])
 
 
 def run_workload(
     workload: Workload,
+    children: dict[str, Child],
     contenders: Sequence[Contender],
     unavailable: dict[str, str],
-    rounds: int,
-    calls: int,
+    plan: tuple[int, int, float],
     rng: random.Random,
     log: Log,
 ) -> dict[str, Series]:
     """Warm every contender up once, then ``rounds`` shuffled rounds of one block each."""
+    rounds, calls, timeout = plan
     series = {c.name: Series(c.name, unavailable=unavailable.get(c.name)) for c in contenders}
-    for contender in contenders:
-        if series[contender.name].unavailable is None:
-            _guarded_block(series[contender.name], contender, workload, WARMUP_CALLS, 0)
+    live = [c for c in contenders if c.name in children and series[c.name].unavailable is None]
+    for contender in live:
+        entry = series[contender.name]
+        _ask_block(children[contender.name], entry, workload, WARMUP_CALLS, 0, timeout)
     for round_ in range(1, rounds + 1):
-        order = list(contenders)
+        order = list(live)
         rng.shuffle(order)
         for contender in order:
             entry = series[contender.name]
             if entry.unavailable is not None:
                 continue
-            block = _guarded_block(entry, contender, workload, calls, round_)
+            child = children[contender.name]
+            block = _ask_block(child, entry, workload, calls, round_, timeout)
             if block is not None:
                 entry.blocks.append(block)
                 log(_progress(workload.name, round_, rounds, contender.name, block))
     return series
-
-
-def _guarded_block(
-    entry: Series, contender: Contender, workload: Workload, calls: int, round_: int
-) -> Block | None:
-    """One contender failing makes it n/a for this workload; the benchmark carries on."""
-    try:
-        return run_block(contender, workload, calls, round_)
-    except Exception as exc:
-        entry.unavailable = f"raised {_describe(exc)}"
-        entry.blocks.clear()
-        return None
 
 
 def _progress(workload: str, round_: int, rounds: int, name: str, block: Block) -> str:
@@ -153,12 +195,30 @@ def run_latency(
     scale: float,
     seed: int,
     log: Log,
+    block_timeout: float = 900.0,
 ) -> dict[str, dict[str, Series]]:
     rng = random.Random(seed)
     results = {}
-    for workload in workloads:
-        calls = max(1, round(workload.calls * scale))
-        results[workload.name] = run_workload(
-            workload, contenders, unavailable, rounds, calls, rng, log
-        )
+    missing = {c.name: Series(c.name, unavailable=unavailable.get(c.name)) for c in contenders}
+    children = _start(contenders, missing, log)
+    known = {**unavailable, **{n: s.unavailable for n, s in missing.items() if s.unavailable}}
+    try:
+        for workload in workloads:
+            calls = max(1, round(workload.calls * scale))
+            results[workload.name] = run_workload(
+                workload, children, contenders, known, (rounds, calls, block_timeout), rng, log
+            )
+    finally:
+        for child in children.values():
+            child.stop()
     return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", required=True, metavar="CONTENDER")
+    serve_contender(parser.parse_args().serve)
+
+
+if __name__ == "__main__":
+    main()

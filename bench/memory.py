@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.child import emit, run_child
+from bench.child import emit, network_error, run_child
 
-CONTENDERS = ("noop", "ours", "community")
+CONTENDERS = ("noop", "ours", "community", "opik", "langfuse", "mlflow")
 WARMUP_CALLS = 200
 BUDGET_CHECK_EVERY = 100
 # Handlers measured here stay referenced until the process exits: dropping ours would run
@@ -35,11 +35,14 @@ def rss_mb() -> float:
 
 
 def held(handler: Any) -> int | None:
-    """Work the handler holds in memory: ours' queued events, the community's records."""
+    """Work the handler holds in memory: ours' queued events, the community's records,
+    the traces an OpikTracer keeps for ``created_traces()``."""
     worker = getattr(getattr(handler, "_session", None), "worker", None)
     if worker is not None:
         return int(worker.pending)
     records = getattr(handler, "action_records", None)
+    if records is None:
+        records = getattr(handler, "_created_traces", None)
     return len(records) if records is not None else None
 
 
@@ -108,11 +111,16 @@ def run_memory(
     checkpoints: tuple[int, ...],
     traced_calls: int,
     budgets: tuple[float, float],
+    unavailable: dict[str, str],
     log: Callable[[str], None],
 ) -> dict[str, dict[str, Any]]:
     """Both passes for each contender, each in a fresh interpreter; RSS pass first."""
     results: dict[str, dict[str, Any]] = {}
     for name in CONTENDERS:
+        if name in unavailable:
+            reason = {"error": unavailable[name]}
+            results[name] = {"rss": reason, "traced": reason}
+            continue
         results[name] = {}
         for traced, n, budget in ((False, calls, budgets[0]), (True, traced_calls, budgets[1])):
             marks = ",".join(str(c) for c in checkpoints if c <= n)
@@ -120,6 +128,8 @@ def run_memory(
             args += ["--budget", str(budget), *(["--traced"] if traced else [])]
             started = time.perf_counter()
             result = run_child("bench.memory", args, timeout=budget + 180)
+            if (reason := network_error(result)) and "error" not in result:
+                result = {"error": reason}
             kind = "traced" if traced else "rss"
             results[name][kind] = result
             log(f"memory {name} {kind}: {time.perf_counter() - started:.0f} s {_brief(result)}")

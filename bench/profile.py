@@ -1,5 +1,10 @@
 """``python -m bench.profile``: where a handler's time goes, per thread, when a target is missed.
 
+By default it profiles ``ours``, ``ours+complexity`` and ``ours+analysis`` one after the
+other and prints, for each thread, the time per application call grouped by our module
+(with the third-party code each module calls: comet_ml, textstat, spaCy, ...), then the
+top functions by cumulative time; ``--raw`` adds pstats' own listings.
+
 The caller thread is profiled around the calls; ours' background worker is profiled by
 enabling cProfile from a job running on that thread (cProfile hooks one thread only).
 The experiment's end is profiled apart. ``--clock cpu`` (default) counts each thread's
@@ -24,7 +29,10 @@ from typing import Any
 
 from bench.contenders import by_name
 from bench.env import quiet_logging
+from bench.profile_groups import grouped_text, top_cumulative
 from bench.workloads import WORKLOADS, config_for
+
+DEFAULT_CONTENDERS = ("ours", "ours+complexity", "ours+analysis")
 
 CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.thread_time, "wall": time.perf_counter}
 
@@ -70,7 +78,29 @@ def _warm_up(contender: str, workload: Any, directory: Path) -> None:
     spec.finish(warm)
 
 
-def profile(contender: str, workload: str, calls: int, top: int, clock: str, gate: bool) -> str:
+def _section(title: str, prof: cProfile.Profile, calls: int, top: int, raw: bool) -> list[str]:
+    stats = pstats.Stats(prof)
+    out = [
+        f"== {title}: per application call, grouped by our module",
+        grouped_text(stats, calls),
+        f"-- top {top} functions by cumulative time",
+        top_cumulative(stats, calls, top),
+        "",
+    ]
+    if raw:
+        out += [_stats(prof, title, sort, top) for sort in ("tottime", "cumulative")]
+    return out
+
+
+def profile(
+    contender: str,
+    workload: str,
+    calls: int,
+    top: int,
+    clock: str,
+    gate: bool,
+    raw: bool = False,
+) -> str:
     """Profile ``calls`` calls, the flush and the end of one fresh handler."""
     quiet_logging()
     spec = by_name(contender)
@@ -104,30 +134,36 @@ def profile(contender: str, workload: str, calls: int, top: int, clock: str, gat
     end_s = time.perf_counter() - started - hot_s - flush_s
     shutil.rmtree(root, ignore_errors=True)
     report = [
-        f"{contender} / {workload}: {calls} calls {hot_s:.2f} s, flush {flush_s:.2f} s, "
+        f"##### {contender} / {workload}: {calls} calls {hot_s:.2f} s, flush {flush_s:.2f} s, "
         f"end {end_s:.2f} s (wall, while profiled; clock={clock}, gate={gate})\n",
     ]
     thread = "worker thread" if worker is not None else "caller thread, in flush_tracker()"
     for title, prof in (
         ("CALLER thread during the calls", caller),
-        (f"deferred work ({thread}) during calls + flush", background),
-        ("experiment end", ending),
+        (f"DEFERRED work ({thread}) during calls + flush", background),
+        ("experiment END", ending),
     ):
-        for sort in ("tottime", "cumulative"):
-            report.append(_stats(prof, title, sort, top))
+        report += _section(title, prof, calls, top, raw)
     return "\n".join(report)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contender", default="ours")
+    parser.add_argument(
+        "--contender", action="append", help=f"repeatable; default {', '.join(DEFAULT_CONTENDERS)}"
+    )
     parser.add_argument("--workload", default="chain", choices=[w.name for w in WORKLOADS])
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     parser.add_argument("--gate", action="store_true", help="hold the worker during the calls")
+    parser.add_argument("--raw", action="store_true", help="also print pstats' own listings")
     args = parser.parse_args()
-    print(profile(args.contender, args.workload, args.calls, args.top, args.clock, args.gate))
+    for contender in args.contender or DEFAULT_CONTENDERS:
+        report = profile(
+            contender, args.workload, args.calls, args.top, args.clock, args.gate, args.raw
+        )
+        print(report, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""``python -m bench.run``: our handler vs the one it replaces, in one run, on this machine.
+"""``python -m bench.run``: our handler vs the one it replaces and its peers, in one run.
 
-Sections: latency (A, interleaved rounds in this process), memory (B) and flush (C, D),
-the last two in fresh interpreters. Progress goes to stderr, the report to stdout.
+Sections: latency (A, interleaved rounds, one interpreter per contender), memory (B),
+flush (C, D) and saturation (E), each measurement in fresh interpreters. The peers' local
+server (``bench/sink.py``) runs in this process. Progress goes to stderr, the report to
+stdout.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -23,10 +26,13 @@ from bench.env import COMET_NOISE, quiet_logging
 from bench.flush import run_flush
 from bench.latency import run_latency
 from bench.memory import run_memory
+from bench.peers import SINK_ENV, is_installed
 from bench.report import all_verdicts, markdown_report, text_report
+from bench.saturation import run_saturation
+from bench.sink import running_sink
 from bench.workloads import WORKLOADS
 
-SECTIONS = ("latency", "memory", "flush")
+SECTIONS = ("latency", "memory", "flush", "saturation")
 SEED = 20240601
 
 
@@ -43,6 +49,9 @@ class Plan:
     memory_budgets: tuple[float, float]
     flush_sizes: tuple[int, ...]
     flush_timeout: float
+    saturation_threads: int
+    saturation_seconds: float
+    saturation_rounds: int
 
 
 FULL = Plan(
@@ -56,6 +65,9 @@ FULL = Plan(
     memory_budgets=(360.0, 150.0),
     flush_sizes=(1_000, 5_000, 20_000),
     flush_timeout=900.0,
+    saturation_threads=8,
+    saturation_seconds=30.0,
+    saturation_rounds=2,
 )
 QUICK = Plan(
     mode="quick",
@@ -67,6 +79,9 @@ QUICK = Plan(
     memory_budgets=(60.0, 30.0),
     flush_sizes=(500, 2_000),
     flush_timeout=300.0,
+    saturation_threads=8,
+    saturation_seconds=6.0,
+    saturation_rounds=1,
 )
 
 
@@ -81,16 +96,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", action="append", choices=SECTIONS, metavar="SECTION",
         help=f"run only this section ({', '.join(SECTIONS)}); repeatable",
     )  # fmt: skip
+    parser.add_argument(
+        "--contender", action="append", metavar="NAME",
+        help="latency: only these contenders (and noop); repeatable",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also dump raw results")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the results table")
     return parser.parse_args(argv)
 
 
 def unavailable_contenders() -> dict[str, str]:
-    """Contenders that cannot run here, with the reason (textstat's offline data, so far)."""
+    """Contenders that cannot run here, with the reason: a peer's SDK is not installed,
+    textstat cannot score offline."""
     reasons: dict[str, str] = {}
     probes: dict[str, str | None] = {}
     for contender in all_contenders():
+        if contender.peer and (missing := is_installed(contender.peer)):
+            reasons[contender.name] = missing
         if contender.needs_textstat:
             which = contender.needs_textstat
             if which not in probes:
@@ -100,10 +122,11 @@ def unavailable_contenders() -> dict[str, str]:
     return reasons
 
 
-def latency_section(plan: Plan, unavailable: dict[str, str]) -> dict[str, Any]:
-    series = run_latency(
-        WORKLOADS, all_contenders(), unavailable, plan.rounds, plan.scale, SEED, log
-    )
+def latency_section(
+    plan: Plan, unavailable: dict[str, str], only: list[str] | None
+) -> dict[str, Any]:
+    contenders = [c for c in all_contenders() if not only or c.name in only or c.name == "noop"]
+    series = run_latency(WORKLOADS, contenders, unavailable, plan.rounds, plan.scale, SEED, log)
     out: dict[str, Any] = {}
     for workload in WORKLOADS:
         out[workload.name] = {
@@ -122,20 +145,32 @@ def latency_section(plan: Plan, unavailable: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def run_sections(plan: Plan, sections: list[str], results: dict[str, Any]) -> None:
+def run_sections(
+    plan: Plan, sections: list[str], results: dict[str, Any], only: list[str] | None = None
+) -> None:
     """Each section isolated: one that crashes is reported n/a and the others still run."""
     for section in sections:
         started = time.perf_counter()
         log(f"section {section} ...")
         try:
             if section == "latency":
-                results["latency"] = latency_section(plan, results["unavailable"])
+                results["latency"] = latency_section(plan, results["unavailable"], only)
+            elif section == "saturation":
+                results["saturation"] = run_saturation(
+                    plan.saturation_threads,
+                    plan.saturation_seconds,
+                    plan.saturation_rounds,
+                    results["unavailable"],
+                    SEED,
+                    log,
+                )
             elif section == "memory":
                 results["memory"] = run_memory(
                     plan.memory_calls,
                     plan.memory_checkpoints,
                     plan.traced_calls,
                     plan.memory_budgets,
+                    results["unavailable"],
                     log,
                 )
             else:
@@ -163,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench-"))
     tempfile.tempdir = str(scratch)  # spools and archives of this process land here
     try:
-        run_sections(plan, sections, results)
+        with running_sink() as sink:
+            os.environ[SINK_ENV] = sink.url  # every child's peers send here
+            run_sections(plan, sections, results, args.contender)
     finally:
         tempfile.tempdir = None
         shutil.rmtree(scratch, ignore_errors=True)

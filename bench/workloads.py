@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import FakeListLLM, GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -44,15 +45,31 @@ class Workload:
     call: Call
 
 
+_REPLY_NUMBERS = itertools.count()
+
+
+def _numbered(text: str) -> str:
+    """Every reply differs, as a real model's do: nothing may score or parse a text once
+    and serve it from a cache (textstat caches its scores per text)."""
+    return f"{text} Note {next(_REPLY_NUMBERS)}."
+
+
+class UniqueReplies(FakeListLLM):
+    """FakeListLLM whose every reply is one of its responses with a number appended."""
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        return _numbered(super()._call(*args, **kwargs))
+
+
 def _endless_replies() -> Iterator[AIMessage]:
     for i in itertools.count():
-        yield AIMessage(content=CHAT_REPLY, id=f"reply-{i}")
+        yield AIMessage(content=_numbered(CHAT_REPLY), id=f"reply-{i}")
 
 
 @functools.cache
 def text_chain() -> Runnable[Any, str]:
-    """Prompt | FakeListLLM | parser: the cheapest realistic chain, so overhead shows most."""
-    llm = FakeListLLM(responses=list(RESPONSES))
+    """Prompt | fake LLM | parser: the cheapest realistic chain, so overhead shows most."""
+    llm = UniqueReplies(responses=list(RESPONSES))
     return PromptTemplate.from_template("Tell me about {topic}") | llm | StrOutputParser()
 
 
@@ -85,11 +102,11 @@ def call_batch8(i: int, config: dict[str, Any]) -> None:
 
 
 WORKLOADS = (
-    Workload("chain", 300, "prompt | FakeListLLM | StrOutputParser, invoke", call_chain),
+    Workload("chain", 300, "prompt | fake LLM | StrOutputParser, invoke", call_chain),
     Workload(
         "chat-stream",
         100,
-        "chat prompt | GenericFakeChatModel | StrOutputParser, stream (~40 tokens)",
+        "chat prompt | GenericFakeChatModel | StrOutputParser, stream (~44 tokens)",
         call_chat_stream,
     ),
     Workload("batch8", 50, "the chain's batch(8 inputs, max_concurrency=4)", call_batch8),
@@ -97,5 +114,6 @@ WORKLOADS = (
 
 
 def config_for(handler: Any) -> dict[str, Any]:
-    """The per-call config: no callbacks at all for the ``none`` contender."""
-    return {} if handler is None else {"callbacks": [handler]}
+    """The per-call config: no callbacks for ``none``, nor for MLflow's autologging (it
+    patches LangChain to add its own)."""
+    return {"callbacks": [handler]} if isinstance(handler, BaseCallbackHandler) else {}
