@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,11 +116,67 @@ class Invocation:
     tool_choice: JSON = None
 
 
+# A model called again and again passes the same parameters every time: what they became
+# is kept, by their repr, for this many distinct parameter sets.
+_MEMO_SIZE = 256
+_memo: dict[tuple[str, frozenset[str], int | None], Invocation] = {}
+_memo_lock = threading.Lock()
+
+
 def describe(invocation_params: Any, serialized: Any, max_chars: int | None) -> Invocation:
-    """The record's ``invocation_params``, ``tools`` and ``tool_choice`` for one run."""
+    """The record's ``invocation_params``, ``tools`` and ``tool_choice`` for one run.
+
+    Remembered by the parameters' ``repr`` (plain dicts, lists and strings: its text is
+    the value), so a model called a thousand times is described once, not a thousand.
+    """
     if not isinstance(invocation_params, Mapping):
         return Invocation({})
     secret_keys = secret_fields(serialized)
+    key = _memo_key(invocation_params, secret_keys, max_chars)
+    if key is not None:
+        known = _memo.get(key)
+        if known is not None:
+            return known
+    described = _describe(invocation_params, secret_keys, max_chars)
+    if key is not None:
+        with _memo_lock:
+            if len(_memo) >= _MEMO_SIZE:
+                _memo.clear()
+            _memo[key] = described
+    return described
+
+
+def _memo_key(
+    params: Mapping[Any, Any], secret_keys: frozenset[str], max_chars: int | None
+) -> tuple[str, frozenset[str], int | None] | None:
+    """The parameters' repr when it says all of them: only plain values (str, numbers,
+    None, bools, and lists, tuples and dicts of them), whose repr is their value; else
+    None (an object's repr may hide a difference, or a secret's value)."""
+    if type(params) is not dict or not _plain(params, 0):
+        return None
+    return repr(params), secret_keys, max_chars
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any, depth: int) -> bool:
+    if type(value) in _PLAIN:
+        return True
+    if depth > 10:
+        return False
+    if type(value) in (list, tuple):
+        return len(value) <= 256 and all(_plain(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return len(value) <= 256 and all(
+            type(k) is str and _plain(v, depth + 1) for k, v in value.items()
+        )
+    return False
+
+
+def _describe(
+    invocation_params: Mapping[Any, Any], secret_keys: frozenset[str], max_chars: int | None
+) -> Invocation:
     params: dict[str, JSON] = {}
     tools: JSON = None
     tool_choice: JSON = None

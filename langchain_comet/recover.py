@@ -38,7 +38,6 @@ from langchain_comet.sink import (
     MEDIA,
     METRICS,
     MODEL,
-    OPEN_RUNS_SPOOL,
     ROWS_SPOOL,
     RUN_TREE,
     SUMMARY,
@@ -50,6 +49,7 @@ from langchain_comet.sink import (
 from langchain_comet.store import (
     JOURNAL,
     MANIFEST,
+    OPEN_RUNS_SPOOL,
     Manifest,
     SessionStore,
     claim,

@@ -79,7 +79,6 @@ TEXT, METRICS, SUMMARY, VISUALIZATION, MEDIA, MODEL, GRAPH, FLUSH, END = (
 )
 # Spool names inside a session folder (the run tree and action records keep their asset names).
 ROWS_SPOOL = "rows.jsonl"
-OPEN_RUNS_SPOOL = "open-runs.jsonl"
 # Over-budget texts and metric points are written to comet_ml together this often.
 GROUP_INTERVAL = 1.0
 
@@ -182,7 +181,6 @@ class CometSink:
         self.runs = store.spool(RUN_TREE)
         self.rows = store.spool(ROWS_SPOOL)
         self.actions = store.spool(ACTION_RECORDS, array=True)
-        self.open_runs = store.spool(OPEN_RUNS_SPOOL)
         self.feedbacks = store.spool(FEEDBACK)
         # The budget's time: the wall's, or a replayed session's as its journal recorded it.
         self._clock = clock
@@ -364,11 +362,13 @@ class CometSink:
             )
 
     def run(self, record: dict[str, JSON]) -> None:
+        self.store.ended(record.get("run_id"))
         self._disk(self.runs.append, record)
 
     def started(self, record: dict[str, JSON]) -> None:
-        """A run that started: what ``recover`` writes as ``incomplete`` if it never ends."""
-        self._disk(self.open_runs.append, record)
+        """A run that started: what ``recover`` writes as ``incomplete`` if it never ends
+        (on disk at the next sync if it is still open then)."""
+        self.store.started(record)
 
     def row(self, row: dict[str, JSON]) -> None:
         self._disk(self.rows.append, row)

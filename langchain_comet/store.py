@@ -47,6 +47,9 @@ LOCK = "lock"
 JOURNAL = "journal.jsonl"
 OPEN_RUNS = "open-runs.jsonl"
 FILES = "files"
+# Every run that started and had not ended by a sync: ``recover`` writes those that never
+# end as incomplete.
+OPEN_RUNS_SPOOL = "open-runs.jsonl"
 FORMAT = 1
 # Records waiting in memory are written at least this often (and when a chunk fills).
 SYNC_INTERVAL = 0.25
@@ -348,6 +351,10 @@ class SessionStore:
         self._pending_size = 0
         self._size = 0
         self._spools: list[Spool] = []
+        # Runs started since the last sync, by run id: written at the sync only if still
+        # open (most runs end within milliseconds, and never cost a line).
+        self._starting: dict[JSON, dict[str, JSON]] = {}
+        self._open_runs: Spool | None = None
         self._files = 0
         self._last_sync = time.monotonic()
         self.closed = False
@@ -414,6 +421,23 @@ class SessionStore:
                 )
         return self._moved_to
 
+    def started(self, record: dict[str, JSON]) -> None:
+        """A run that started (its ids, type, name, start time)."""
+        self._starting[record.get("run_id")] = record
+
+    def ended(self, run_id: JSON) -> None:
+        """A run that ended: unless a sync already wrote its start, it never will."""
+        self._starting.pop(run_id, None)
+
+    def _write_starting(self) -> None:
+        starting, self._starting = self._starting, {}
+        if not starting:
+            return
+        if self._open_runs is None:
+            self._open_runs = self.spool(OPEN_RUNS_SPOOL)
+        for record in starting.values():
+            self._open_runs.append(record)
+
     def journal(self, record: dict[str, JSON]) -> None:
         """Append one record to ``journal.jsonl`` (written by the next :meth:`sync`)."""
         if not self._journaled:
@@ -450,6 +474,10 @@ class SessionStore:
             return
         self._last_sync = now
         errors: list[OSError] = []
+        try:
+            self._write_starting()
+        except OSError as exc:
+            errors.append(exc)
         for spool in self._spools:
             try:
                 spool.sync()
@@ -519,6 +547,7 @@ class SessionStore:
                 os.close(self._lock_fd)
             self._lock_fd = None
         self._pending = []
+        self._starting = {}
         for spool in self._spools:
             spool.drop()  # closes only the child's copies of the files
 
