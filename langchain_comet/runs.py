@@ -885,6 +885,8 @@ class RunTree:
         visualizer = self.settings.visualizer
         if visualizer is None:
             return
+        if self.before_user_code is not None:  # a batch takes spaCy a while: disk first
+            self.before_user_code()
         texts = [text for _, text, _ in pending]
         rendered = self.failures.attempt("visualizations", visualizer.render_many, texts)
         for (idx, _, prompt), pages in zip(pending, rendered or [], strict=False):
