@@ -48,11 +48,20 @@ def links(markdown: str) -> list[str]:
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: rendered text, lower case, punctuation dropped."""
+    """GitHub's anchor for a heading: rendered text, lower case, punctuation dropped.
+
+    A code span keeps its text whole (``trace_attributes`` keeps its underscore); outside
+    code, emphasis markers and HTML tags are not text."""
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link: its text
-    text = re.sub(r"[`*_~]|<[^>]+>", "", text).strip().lower()
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
+    parts = re.split(r"(`[^`]*`)", text)
+    rendered = "".join(
+        part[1:-1]
+        if len(part) >= 2 and part[0] == part[-1] == "`"
+        else re.sub(r"[*~]|(?<!\w)_+|_+(?!\w)|<[^>]+>", "", part)
+        for part in parts
+    )
+    rendered = re.sub(r"[^\w\- ]", "", rendered.strip().lower())
+    return rendered.replace(" ", "-")
 
 
 def anchors(markdown: str) -> set[str]:
@@ -130,12 +139,14 @@ def test_slugs_follow_github() -> None:
     markdown = (
         "# See your runs: `show` and `report`\n## Where data goes (the embedded default)\n"
         "## Cost\n## Cost\n```\n# not a heading\n```\n"
+        "## `trace_attributes` from _anywhere_ in **the** code\n"
     )
     assert anchors(markdown) == {
         "see-your-runs-show-and-report",
         "where-data-goes-the-embedded-default",
         "cost",
         "cost-1",
+        "trace_attributes-from-anywhere-in-the-code",
     }
 
 
