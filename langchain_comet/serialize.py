@@ -786,7 +786,7 @@ def text_of(
         return truncate(value, max_chars)
     try:
         if type(value) in _REPR_CONTAINERS:
-            text = _python_repr(value, max_items, [_REPR_MAX_ITEMS], set())
+            text = _python_repr(value, max_items, [_REPR_MAX_ITEMS], set(), 0)
         else:
             text = _text(str, value)
     except Exception:
@@ -802,14 +802,20 @@ _REPR_SCALARS = frozenset({str, int, float, bool, type(None)})
 _REPR_MAX_ITEMS = 100_000
 
 
-def _python_repr(obj: Any, max_items: int | None, left: list[int], active: set[int]) -> str:
+def _python_repr(
+    obj: Any, max_items: int | None, left: list[int], active: set[int], depth: int
+) -> str:
     """``repr(obj)`` as Python writes it, for dicts, lists and tuples of anything, of
-    their first ``max_items`` items while ``left[0]`` (items still to spell) lasts."""
+    their first ``max_items`` items while ``left[0]`` (items still to spell) lasts, and
+    ``_MAX_DEPTH`` levels deep (deeper, Python's own repr would raise RecursionError: on a
+    worker thread near the stack's end, recovering from it can kill the interpreter)."""
     cls = type(obj)
     if cls in _REPR_SCALARS:
         return repr(obj)
     if cls not in _REPR_CONTAINERS:
         return _text(repr, obj)
+    if depth > _MAX_DEPTH:
+        return _MAX_DEPTH_MARKER
     key = id(obj)
     if key in active:  # Python's own spelling of a container inside itself
         return "{...}" if cls is dict else "[...]" if cls is list else "(...)"
@@ -821,12 +827,12 @@ def _python_repr(obj: Any, max_items: int | None, left: list[int], active: set[i
     try:
         if cls is dict:
             parts = [
-                f"{_python_repr(k, max_items, left, active)}: "
-                f"{_python_repr(v, max_items, left, active)}"
+                f"{_python_repr(k, max_items, left, active, depth + 1)}: "
+                f"{_python_repr(v, max_items, left, active, depth + 1)}"
                 for k, v in itertools.islice(obj.items(), kept)
             ]
         else:
-            parts = [_python_repr(item, max_items, left, active) for item in obj[:kept]]
+            parts = [_python_repr(item, max_items, left, active, depth + 1) for item in obj[:kept]]
     finally:
         active.discard(key)
     if kept < total:

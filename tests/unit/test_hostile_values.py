@@ -98,3 +98,23 @@ def test_run_records_are_split_at_newlines_only(tmp_path):
         )
         archive.writestr("runs", json.dumps(record, ensure_ascii=False) + "\n")
     assert Archive(path).runs() == [record]
+
+
+def test_text_of_a_structure_nested_past_the_recursion_limit_stops_at_a_marker():
+    """Spelling a 5,000-deep list must not recurse into RecursionError: on a worker thread
+    close to its stack's end, recovering from one can abort the interpreter ("Cannot
+    recover from stack overflow", seen under hypothesis)."""
+    import threading
+
+    from langchain_comet.serialize import text_of
+
+    value: object = "leaf"
+    for _ in range(5_000):
+        value = [value]
+    found: list[str] = []
+    thread = threading.Thread(target=lambda: found.append(text_of(value, None)))
+    thread.start()
+    thread.join(60)
+    (text,) = found
+    # Spelt as Python spells it, down to the marker (not the JSON fallback after an error).
+    assert text.startswith("[[[[") and "[<max depth>]" in text and "leaf" not in text
