@@ -42,6 +42,12 @@ class Closable(Protocol):
     def after_fork_in_child(self) -> None: ...
 
 
+class Pausable(Protocol):
+    def pause(self, timeout: float) -> bool: ...
+
+    def resume(self) -> None: ...
+
+
 class ForkAware(Protocol):
     def after_fork_in_child(self) -> None: ...
 
@@ -173,8 +179,32 @@ def _install_fork_hooks() -> None:
         if _fork_hooks_installed:
             return
         _fork_hooks_installed = True
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
     _watch_process_pools()
+
+
+# How long a fork waits for a worker to finish the item in hand (a spaCy batch, an
+# experiment's end may take a second or two); past it the fork goes ahead.
+FORK_PAUSE_TIMEOUT = 2.0
+_paused: list[Pausable] = []
+
+
+def _before_fork() -> None:
+    """Let every worker of this process finish the item in hand, and hold it there."""
+    pid = os.getpid()
+    for session in list(_SESSIONS):
+        worker = getattr(session, "worker", None)
+        if session.pid == pid and worker is not None and worker.pause(FORK_PAUSE_TIMEOUT):
+            _paused.append(worker)
+
+
+def _after_fork_in_parent() -> None:
+    while _paused:
+        _paused.pop().resume()
 
 
 def _after_fork_in_child() -> None:
@@ -185,6 +215,7 @@ def _after_fork_in_child() -> None:
     """
     global _LOCK, _sigterm_installed
     _LOCK = threading.Lock()
+    _paused.clear()  # the child's workers are new; the parent's copies stay paused
     for obj in list(_FORK_AWARE):
         # Never fail a fork; at worst the session records nothing in the child.
         with contextlib.suppress(Exception):

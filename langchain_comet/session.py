@@ -77,8 +77,7 @@ class Session:
         self._sink_ended = False
         # In a forked child, until it records something: the sink is its parent's.
         self._inherited = False
-        self._close_lock = threading.Lock()
-        # Set once the final flush is done (or given up on), for a second close to wait on.
+        # Set once the final flush is done (or given up on).
         self._finished = threading.Event()
         self.worker: Worker[Event] = self._new_worker()
         self.submit: Callable[[Event], None] = self.worker.submit  # the hot path: one call
@@ -245,10 +244,11 @@ class Session:
         """
         bound = _smaller(timeout, self.exit_timeout)
         try:
-            if not self._claim_close():
-                # Another close is writing now (close_soon on the worker, or an exit hook
-                # a SIGTERM interrupted): the process must not end under it.
-                self._finished.wait(bound if bound is not None else lifecycle.EXIT_JOIN_TIMEOUT)
+            # No lock and no claim: a SIGTERM may interrupt a close anywhere (even before
+            # its flush is queued) and close again from its own thread. Each close queues
+            # the final flush, which runs once; the others find it done.
+            self.closed = True
+            if self._finished.is_set():
                 return
             try:
                 self.worker.call(self._final_flush, bound)
@@ -260,6 +260,9 @@ class Session:
             self.failures.report("closing at exit", exc)
 
     def _final_flush(self) -> None:
+        """Write everything and end the experiment, once however often it is asked."""
+        if self._finished.is_set():
+            return
         try:
             self._flush(None, finish=True, reset=False, tree_settings=None)
         finally:
@@ -268,15 +271,9 @@ class Session:
     def close_soon(self) -> None:
         """Close on the worker without waiting: the handler was dropped by the application,
         whose thread must not pay for writing the session."""
-        if self._claim_close():
-            self.worker.call_soon(self._close_on_worker)
-
-    def _claim_close(self) -> bool:
-        with self._close_lock:
-            if self.closed:
-                return False
+        if not self.closed:
             self.closed = True
-            return True
+            self.worker.call_soon(self._close_on_worker)
 
     def _close_on_worker(self) -> None:
         try:
@@ -298,7 +295,6 @@ class Session:
         parent_pid = self.pid
         self.sink.store.forget_after_fork()
         self.pid = os.getpid()
-        self._close_lock = threading.Lock()
         self._finished = threading.Event()
         self.failures.after_fork_in_child()
         self.settings = _child_settings(self.settings, parent_id, parent_pid, self.pid)

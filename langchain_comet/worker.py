@@ -88,6 +88,10 @@ class Worker(Generic[T]):
         self._urgent = 0
         self._stopping = False
         self._state_lock = threading.Lock()
+        # Held while an item, job or tick runs: a fork waits for it (lifecycle.py), so the
+        # child never inherits a lock the worker held inside a library (pydantic-core,
+        # comet_ml, an import) that no thread of the child would ever release.
+        self._busy = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -151,6 +155,16 @@ class Worker(Generic[T]):
         exc = future.exception()
         if exc is not None:
             self._on_error(exc)
+
+    def pause(self, timeout: float) -> bool:
+        """Wait (``timeout`` at most) until the worker is between items, and keep it there
+        until :meth:`resume`: whether it is paused. Before a fork."""
+        if threading.current_thread() is self._thread:
+            return False  # forking from the worker itself: it is where it is
+        return self._busy.acquire(timeout=timeout)
+
+    def resume(self) -> None:
+        self._busy.release()
 
     def join(self, timeout: float | None = None) -> None:
         if threading.current_thread() is not self._thread:
@@ -217,10 +231,12 @@ class Worker(Generic[T]):
                 self._after_stop()
                 return True
             if isinstance(item, _Job):
-                self._run_job(item)
+                with self._busy:
+                    self._run_job(item)
                 self._add_urgent(-1)
                 continue
-            self._guard(self._process, item)
+            with self._busy:
+                self._guard(self._process, item)
             self._maybe_tick()
             if self._urgent or time.monotonic() < yield_at:
                 continue  # a flush is waiting on us, not the application
@@ -254,7 +270,8 @@ class Worker(Generic[T]):
 
     def _maybe_tick(self) -> None:
         if self._tick is not None and time.monotonic() >= self._next_tick:
-            self._guard(self._tick)
+            with self._busy:
+                self._guard(self._tick)
             self._next_tick = time.monotonic() + self._tick_interval
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
