@@ -64,8 +64,11 @@ def _timed_calls(
     return spent / calls * 1e6
 
 
-def measure(name: str, workload_name: str, calls: int) -> dict[str, Any]:
-    """Collections and hot path with the collector on and off, then objects held per call."""
+def measure(name: str, workload_name: str, calls: int, freeze: bool = False) -> dict[str, Any]:
+    """Collections and hot path with the collector on and off, then objects held per call.
+
+    With ``freeze``, ``gc.freeze()`` after the warm-up, as a service may do once started:
+    what exists then is left out of every later collection."""
     quiet_logging()
     contender = by_name(name)
     handler = contender.make(Path(tempfile.mkdtemp(prefix="bench-gc-")))
@@ -74,6 +77,9 @@ def measure(name: str, workload_name: str, calls: int) -> dict[str, Any]:
     for i in range(WARMUP):
         workload.call(i, config)
     contender.flush(handler)
+    if freeze:
+        gc.collect()
+        gc.freeze()
 
     stats = {generation: [0, 0.0] for generation in range(3)}
     began = [0.0]
@@ -100,7 +106,7 @@ def measure(name: str, workload_name: str, calls: int) -> dict[str, Any]:
     contender.flush(handler)
     contender.finish(handler)
     return {
-        "contender": name,
+        "contender": name + (" (gc.freeze)" if freeze else ""),
         "workload": workload_name,
         "calls": calls,
         "hot_gc_on_us": hot_on,
@@ -140,14 +146,19 @@ def main() -> None:
     parser.add_argument("--contender", action="append", metavar="NAME")
     parser.add_argument("--workload", default="chain", choices=[w.name for w in WORKLOADS])
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument(
+        "--freeze", action="store_true", help="gc.freeze() after the warm-up, as a service may"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     names = args.contender or ["noop", "ours", "ours+complexity"]
     if args.child:
-        emit(measure(names[0], args.workload, args.calls))
+        emit(measure(names[0], args.workload, args.calls, args.freeze))
         return
     for name in names:
         child = ["--child", "--contender", name, "--workload", args.workload]
+        if args.freeze:
+            child.append("--freeze")
         result = run_child("bench.gc_cost", [*child, "--calls", str(args.calls)], timeout=600)
         print(_line(result))
 
