@@ -121,12 +121,10 @@ def _held_per_call(
     handler: Any, workload: Any, config: dict[str, Any], calls: int
 ) -> dict[str, float]:
     """Tracked objects left alive per call while ours' worker waits (by type), else 0."""
-    worker = getattr(getattr(handler, "_session", None), "worker", None)
-    gate = None
-    if worker is not None:
-        from bench.profile import _hold
+    from bench.profile import _hold, _worker
 
-        gate = _hold(worker)
+    worker = _worker(handler)
+    gate = _hold(worker) if worker is not None else None
     gc.collect()
     before = Counter(type(o).__qualname__ for o in gc.get_objects())
     for i in range(calls):

@@ -45,7 +45,6 @@ SESSIONS_DIR = ".langchain-comet"
 MANIFEST = "session.json"
 LOCK = "lock"
 JOURNAL = "journal.jsonl"
-OPEN_RUNS = "open-runs.jsonl"
 FILES = "files"
 # Every run that started and had not ended by a sync: ``recover`` writes those that never
 # end as incomplete.
