@@ -4,8 +4,6 @@ the graph's structure are recorded: real LangGraph and ``create_agent``, the rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import re
 import zipfile
 from collections.abc import Callable
@@ -16,7 +14,7 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from langgraph.types import Command
 
-from langchain_comet import CometCallbackHandler, cli, trace_attributes
+from langchain_comet import CometCallbackHandler, trace_attributes
 from langchain_comet.archive import Archive
 from langchain_comet.summary import summarize
 from tests.agents import (
@@ -26,17 +24,9 @@ from tests.agents import (
     refund_agent,
     review_graph,
 )
+from tests.cli_output import show
 
 pytestmark = pytest.mark.integration
-
-
-def show(*args: str) -> str:
-    """``langchain-comet show`` output. Not capsys: the experiment a test ends puts back
-    the console comet_ml found when it started, which is not capsys's."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["show", *args]) == 0
-    return out.getvalue()
 
 
 def roots(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import re
 import threading
 import uuid
@@ -15,8 +13,9 @@ from typing import Any
 import pytest
 from langchain_core.runnables import RunnableConfig, RunnableLambda, RunnableParallel
 
-from langchain_comet import CometCallbackHandler, cli, trace_attributes
+from langchain_comet import CometCallbackHandler, trace_attributes
 from langchain_comet.archive import Archive
+from tests.cli_output import show
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +42,6 @@ def people(runs: list[dict[str, Any]]) -> set[tuple[str | None, str | None]]:
 
 def metric(archive: Archive, name: str) -> list[float]:
     return [m.value for m in archive.metrics(name)]
-
-
-def show(*args: str) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["show", *args]) == 0
-    return out.getvalue()
 
 
 # -- trace_attributes ---------------------------------------------------------------------
