@@ -191,8 +191,15 @@ def test_an_offline_directory_gone_by_the_end_is_reported_with_where_the_archive
         handler = CometCallbackHandler(online=False, offline_directory=str(directory))
         ask(handler)
         experiment_id = handler.experiment.id
-        shutil.rmtree(directory)
-        directory.write_text("a file where the directory was")
+        # Removed while the worker is between two events (as a fork does, lifecycle.py):
+        # removing a folder that a process is writing in is a race rmtree can lose.
+        worker = handler._session.worker
+        assert worker.pause(30.0)
+        try:
+            shutil.rmtree(directory)
+            directory.write_text("a file where the directory was")
+        finally:
+            worker.resume()
         handler.flush_tracker(finish=True)  # comet_ml falls back to a temporary directory
     moved, warning = warnings_of(caplog)  # our session folder was in it too
     assert "the session folder" in moved and "was removed" in moved
