@@ -386,7 +386,7 @@ class CometCallbackHandler(BaseCallbackHandler):
             _LLM_START,
             run_id,
             parent_run_id,
-            _start_data(serialized, tags, metadata, kwargs, prompts=list(prompts)),
+            _start_data(serialized, tags, metadata, kwargs, prompts=tuple(prompts)),
         )
 
     @_guarded
@@ -881,7 +881,9 @@ def _start_data(
     **data: Any,
 ) -> dict[str, Any]:
     data["serialized"] = serialized
-    data["tags"] = list(tags) if tags else None
+    # Tuples of strings: the collector stops tracking them at its first pass, so waiting for
+    # the worker they never reach its old generation (a list would; see runs.Event).
+    data["tags"] = tuple(tags) if tags else None
     data["metadata"] = dict(metadata) if metadata else None
     data["name"] = kwargs.get("name")
     data["run_type"] = kwargs.get("run_type")

@@ -717,7 +717,7 @@ def _plain_copy(obj: Any, max_chars: int, max_items: int, depth: int, budget: in
         return obj if _INT64_MIN <= obj <= _INT64_MAX else _NOT_PLAIN
     if cls is float:
         return obj if math.isfinite(obj) else _NOT_PLAIN
-    if depth >= 8 or cls not in (dict, list):
+    if depth >= 8 or cls not in (dict, list, tuple):  # a tuple becomes a list, as JSON has it
         return _NOT_PLAIN
     n = len(obj)
     if n > max_items or n > budget:
