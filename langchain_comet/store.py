@@ -143,16 +143,20 @@ class Spool:
 
     def _open(self) -> None:
         try:
-            folder = self._new_folder()
-        except (FileNotFoundError, NotADirectoryError):
+            self._file, path = self._create()
+        except (FileNotFoundError, NotADirectoryError, FileExistsError):
+            # The directory was removed or replaced by a file (mkdir's FileExistsError),
+            # even between the spool's folder and its file.
             if self._fallback is None:
                 raise
             self._directory = self._fallback()
-            folder = self._new_folder()
-        path = folder / self._name
-        # Readable too: if the folder is removed under it, take() rescues what it holds.
-        self._file = path.open("w+b", buffering=0)
+            self._file, path = self._create()
         self.path, self._size = path, 0
+
+    def _create(self) -> tuple[FileIO, Path]:
+        path = self._new_folder() / self._name
+        # Readable too: if the folder is removed under it, take() rescues what it holds.
+        return path.open("w+b", buffering=0), path
 
     def _new_folder(self) -> Path:
         self._files += 1

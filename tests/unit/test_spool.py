@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import shutil
 
 import pytest
 
@@ -119,3 +120,41 @@ def test_a_file_whose_every_record_was_refused_is_not_handed_over(tmp_path, full
     with pytest.raises(OSError):
         spool.append({"n": 1})
     assert spool.take() is None
+
+
+def test_a_spool_whose_folder_a_cleaner_removed_makes_it_again(tmp_path):
+    folder = tmp_path / "offline" / "session"
+    spool = Spool(folder, "runs.jsonl", fallback=lambda: pytest.fail("no fallback needed"))
+    spool.append({"n": 1})
+    assert spool.take() is not None
+    shutil.rmtree(tmp_path / "offline")
+    spool.append({"n": 2})
+    handed = spool.take()
+    assert handed is not None and handed.is_relative_to(folder)
+    assert json.loads(handed.read_text()) == {"n": 2}
+
+
+def _a_file_in_place_of(path):
+    shutil.rmtree(path)
+    path.write_text("a file")
+
+
+@pytest.mark.parametrize(
+    "replaced", [pytest.param(0, id="the folder"), pytest.param(1, id="its parent")]
+)
+def test_a_spool_whose_folder_became_a_file_opens_its_next_file_in_the_fallback(tmp_path, replaced):
+    folder = tmp_path / "offline" / "session"
+    folder.mkdir(parents=True)
+    moved = tmp_path / "moved"
+
+    def fallback():
+        moved.mkdir(exist_ok=True)
+        return moved
+
+    spool = Spool(folder, "runs.jsonl", fallback=fallback)
+    _a_file_in_place_of([folder, folder.parent][replaced])
+    spool.append({"n": 1})
+    handed = spool.take()
+
+    assert handed is not None and handed.is_relative_to(moved)
+    assert [json.loads(line) for line in handed.read_text().splitlines()] == [{"n": 1}]
