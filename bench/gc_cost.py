@@ -28,15 +28,11 @@ from typing import Any
 from bench.child import emit, run_child
 from bench.contenders import by_name
 from bench.env import quiet_logging
-from bench.workloads import WORKLOADS, config_for
+from bench.workloads import WORKLOADS, config_for, workload_named
 
 WARMUP = 50
 # Calls per timed block: well under the worker's max_delay (0.5 s) for every contender.
 BLOCK = 200
-
-
-def _workload(name: str) -> Any:
-    return next(w for w in WORKLOADS if w.name == name)
 
 
 def _timed_calls(
@@ -73,7 +69,7 @@ def measure(name: str, workload_name: str, calls: int, freeze: bool = False) -> 
     contender = by_name(name)
     handler = contender.make(Path(tempfile.mkdtemp(prefix="bench-gc-")))
     config = config_for(handler)
-    workload = _workload(workload_name)
+    workload = workload_named(workload_name)
     for i in range(WARMUP):
         workload.call(i, config)
     contender.flush(handler)

@@ -30,7 +30,7 @@ from typing import Any
 from bench.contenders import by_name
 from bench.env import quiet_logging
 from bench.profile_groups import grouped_text, top_cumulative
-from bench.workloads import WORKLOADS, config_for
+from bench.workloads import WORKLOADS, config_for, workload_named
 
 DEFAULT_CONTENDERS = ("ours", "ours+complexity", "ours+analysis")
 
@@ -104,7 +104,7 @@ def profile(
     """Profile ``calls`` calls, the flush and the end of one fresh handler."""
     quiet_logging()
     spec = by_name(contender)
-    work = next(w for w in WORKLOADS if w.name == workload)
+    work = workload_named(workload)
     root = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     _warm_up(contender, work, root / "warm")
     handler = spec.make(root / "measured")

@@ -22,7 +22,7 @@ from typing import Any
 from bench.child import emit, run_child
 from bench.contenders import by_name
 from bench.env import quiet_logging
-from bench.workloads import WORKLOADS, config_for
+from bench.workloads import WORKLOADS, config_for, workload_named
 
 WARMUP = 100
 
@@ -78,7 +78,7 @@ def measure(variant: str, workload_name: str, calls: int) -> dict[str, Any]:
     contender = by_name("ours")
     handler = contender.make(Path(tempfile.mkdtemp(prefix="bench-what-if-")))
     config = config_for(handler)
-    workload = next(w for w in WORKLOADS if w.name == workload_name)
+    workload = workload_named(workload_name)
     for i in range(WARMUP):
         workload.call(i, config)
     contender.flush(handler)

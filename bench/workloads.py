@@ -113,6 +113,10 @@ WORKLOADS = (
 )
 
 
+def workload_named(name: str) -> Workload:
+    return next(w for w in WORKLOADS if w.name == name)
+
+
 def config_for(handler: Any) -> dict[str, Any]:
     """The per-call config: no callbacks for ``none``, nor for MLflow's autologging (it
     patches LangChain to add its own)."""
