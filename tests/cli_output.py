@@ -1,4 +1,4 @@
-"""``langchain-comet show`` output, from a process of its own.
+"""``langchain-comet`` commands, each in a process of its own.
 
 Not captured in the test's process: a comet_ml experiment that ends there (a handler of an
 earlier test closed by its worker once garbage-collected, at any moment) puts back the
@@ -11,16 +11,24 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SHOW_TIMEOUT_S = 120
+CLI_TIMEOUT_S = 120
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """``langchain-comet ARGS`` in a process of its own, its time bounded."""
+    return subprocess.run(
+        [sys.executable, "-m", "langchain_comet.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def show(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "langchain_comet.cli", "show", *args],
-        capture_output=True,
-        text=True,
-        timeout=SHOW_TIMEOUT_S,
-        check=False,
-    )
+    done = run_cli("show", *args)
     assert done.returncode == 0, done.stderr
     return done.stdout

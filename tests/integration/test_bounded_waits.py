@@ -14,6 +14,7 @@ from langchain_core.language_models.fake import FakeListLLM
 
 from langchain_comet.archive import Archive
 from langchain_comet.store import SESSIONS_DIR
+from tests.cli_output import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -97,14 +98,7 @@ def test_the_final_flush_at_exit_is_bounded_and_what_was_on_disk_is_recoverable(
     assert f"langchain-comet recover {directory}" in done.stderr
     assert len(list((directory / SESSIONS_DIR).iterdir())) == 1
 
-    recovered = subprocess.run(
-        [sys.executable, "-m", "langchain_comet.cli", "recover", str(directory)],
-        env=guarded_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    recovered = run_cli("recover", str(directory), env=guarded_env, timeout=120)
     assert recovered.returncode == 0, recovered.stderr
     (path,) = directory.glob("*.zip")
     runs = Archive(path).runs()

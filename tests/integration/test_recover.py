@@ -20,6 +20,7 @@ from langchain_comet import CometCallbackHandler
 from langchain_comet.archive import Archive
 from langchain_comet.cli import main
 from langchain_comet.store import SESSIONS_DIR
+from tests.cli_output import run_cli
 from tests.comet_upload import comet_upload_accepts
 
 pytestmark = pytest.mark.integration
@@ -125,14 +126,7 @@ def _ended(progress: Path) -> dict[int, float]:
 
 
 def _recover(directory: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "langchain_comet.cli", "recover", str(directory)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli("recover", str(directory), env=env, timeout=300)
 
 
 def test_recover_writes_every_trace_that_ended_2_s_before_a_kill_9(
