@@ -29,6 +29,7 @@ from langchain_comet.trace_view import (
     interrupt_text,
     is_graph_node,
     is_hidden,
+    short_id,
 )
 
 # Children listed under one run before the rest are counted ("… 120 more runs").
@@ -274,7 +275,7 @@ def _errors(summary: Summary) -> Table:
             str(run.get("name")),
             str(run.get("run_type")),
             f"{error.get('type')}: {error.get('message')}",
-            str(run.get("trace_id"))[:8],
+            short_id(run.get("trace_id")),
         )
     return table
 
@@ -346,7 +347,7 @@ def _add_trace(parent: Tree, trace: RunNode, feedback: list[dict[str, Any]] | No
     header = Text()
     mark, style = STATUS_MARKS.get(str(last.get("status")), ("? ", "dim"))
     header.append(mark, style=style)
-    header.append(f"trace {str(trace.record.get('trace_id'))[:8]}", style="bold")
+    header.append(f"trace {short_id(trace.record.get('trace_id'))}", style="bold")
     pauses = sum(1 for segment in segments if segment.record.get("status") == "interrupted")
     header.append(
         f"  {len(segments)} segments: {pauses} interrupt{'s' if pauses != 1 else ''}, "

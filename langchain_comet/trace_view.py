@@ -14,6 +14,17 @@ from typing import Any
 HIDDEN_TAG = "langsmith:hidden"
 
 
+def short_id(value: Any) -> str:
+    """A run or trace id short enough to print, and different for each trace.
+
+    LangChain 1.x makes run ids with ``uuid7``, whose leading digits are a millisecond
+    clock: the first eight are the same for every trace of a minute. The last eight are
+    random in ``uuid7`` and ``uuid4`` ids alike, and still a substring of the full id.
+    """
+    text = str(value)
+    return "…" + text[-8:] if len(text) > 8 else text
+
+
 def is_hidden(record: Mapping[str, Any]) -> bool:
     tags = record.get("tags")
     return isinstance(tags, list) and HIDDEN_TAG in tags

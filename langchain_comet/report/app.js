@@ -75,6 +75,13 @@ function fmtTime(iso) {
   return match ? match[1] : iso;
 }
 
+// A run or trace id short enough to show, different for each trace: LangChain's uuid7 ids
+// begin with a millisecond clock (the same first digits for a minute), end with random ones.
+function shortId(id) {
+  const text = String(id);
+  return text.length > 8 ? "…" + text.slice(-8) : text;
+}
+
 function typeBadge(type) {
   return el("span", { class: "badge t-" + String(type).replace(/[^a-z_]/gi, ""), text: type || "?" });
 }
@@ -1252,7 +1259,7 @@ renderers.errors = (panel) => {
       el("td", {}, typeBadge(run.type), " ", run.name),
       el("td", { text: (run.error && run.error.type) || "Error" }),
       el("td", { style: "color: var(--error)", text: (run.error && run.error.message) || "", title: (run.error && run.error.message) || "" }),
-      el("td", { text: root.name + " · " + root.id.slice(0, 8) }));
+      el("td", { text: root.name + " · " + shortId(root.id), title: root.id }));
   });
   panel.replaceChildren(el("div", { class: "table-wrap" }, el("table", { class: "data" },
     el("thead", {}, el("tr", {}, ["time", "run", "error type", "message", "trace"].map((h) => el("th", { text: h })))),

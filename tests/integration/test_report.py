@@ -183,7 +183,10 @@ def test_metrics_visualizations_and_errors(
     report.screenshot("report-visualizations")
 
     page.click("#tab-button-errors")
-    page.click("#tab-errors tr:has-text('ZeroDivisionError')")
+    (failed,) = [run for run in archive.runs() if run["error"]]
+    row = page.locator("#tab-errors tr:has-text('ZeroDivisionError')")
+    assert row.inner_text().endswith(f"divide · …{failed['trace_id'][-8:]}")  # its trace
+    row.click()
     assert "float division by zero" in page.inner_text("#run-error")
     assert report.errors == [] and report.outside_requests() == []
 

@@ -41,6 +41,8 @@ def test_show_summarises_the_demo(demo_archive: Path, capsys: pytest.CaptureFixt
     assert re.search(r"LLM latency p95\s+[\d.]+ (ms|s)", out)
     assert "✗ divide tool" in out
     assert "ZeroDivisionError: float division by zero" in out
+    (failed,) = [run for run in runs if run["error"]]
+    assert re.search(rf"divide\s+tool\s+ZeroDivisionError.*…{failed['trace_id'][-8:]}", out)
     # Every run of the tree is listed, with its timing.
     for run in runs:
         assert run["name"] in out
