@@ -57,13 +57,13 @@ def test_the_applications_own_experiment_is_not_ended(offline_dir: Path) -> None
     handler = CometCallbackHandler(offline_directory=str(offline_dir), online=False)
     chain("ok").invoke({"q": "hi"}, config={"callbacks": [handler]})
     own.log_metric("accuracy", 0.9)  # after the handler's experiment was created
-    later = comet_ml.OfflineExperiment(  # ends `own` (comet_ml's rule), not the handler's
+    own.end()  # by its owner, who waits for it (comet_ml's implicit end of it would not)
+    assert [m.value for m in Archive(offline_dir / f"{own.id}.zip").metrics("accuracy")] == [0.9]
+    later = comet_ml.OfflineExperiment(  # a new global experiment: the handler's goes on
         offline_directory=str(offline_dir), project_name="app", log_env_details=False
     )
     later.end()
     chain("ok").invoke({"q": "again"}, config={"callbacks": [handler]})
-    own.end()
-    assert [m.value for m in Archive(offline_dir / f"{own.id}.zip").metrics("accuracy")] == [0.9]
     archive = archive_of(handler, offline_dir)
     assert sorted(run["inputs"]["q"] for run in archive.runs() if not run["parent_run_id"]) == [
         "again",
