@@ -702,6 +702,8 @@ class CometCallbackHandler(BaseCallbackHandler):
         _check_timeout("timeout", timeout)
         if reset:
             _check_config(tags, visualizations, custom_metrics, self.max_text_chars)
+            if visualizations and self._pipeline is None:  # before any setting changes
+                self._pipeline = resolve_pipeline(self.spacy_model)
         try:
             model = self._describe_asset(langchain_asset) if langchain_asset is not None else None
             structure = self._graph_structure(langchain_asset)
@@ -769,8 +771,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         self.workspace = workspace or self.workspace
         self.tags = list(tags) if tags else self.tags
         self.name = name or self.name
-        if visualizations:
-            self._pipeline = self._pipeline or resolve_pipeline(self.spacy_model)
+        if visualizations:  # the pipeline was resolved before the flush began
             self.visualizations = list(visualizations)
         self.complexity_metrics = complexity_metrics or self.complexity_metrics
         self.custom_metrics = custom_metrics or self.custom_metrics

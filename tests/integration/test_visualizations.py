@@ -65,6 +65,20 @@ def test_a_pipeline_that_is_not_installed_fails_at_construction(make_handler):
         make_handler(visualizations=["dep"], spacy_model="xx_no_such_pipeline")
 
 
+def test_a_reset_asking_for_a_pipeline_that_is_not_installed_fails_and_changes_nothing(
+    make_handler, finish
+):
+    handler = make_handler(spacy_model="xx_no_such_pipeline", name="before")
+    FakeListLLM(responses=["kept"]).invoke("q", config={"callbacks": [handler]})
+    with pytest.raises(VisualizationError, match="not installed"):
+        handler.flush_tracker(reset=True, visualizations=["dep"], name="after")
+    assert handler.visualizations is None and handler.name == "before"
+    archive = finish(handler)  # the run before the failed reset is in the first experiment
+    assert archive.name == "before"
+    (run,) = archive.runs()
+    assert run["outputs"]["generations"][0][0]["text"] == "kept"
+
+
 def test_without_visualizations_no_pipeline_is_needed(make_handler):
     handler = make_handler(spacy_model="xx_no_such_pipeline")
     assert handler.visualizations is None
