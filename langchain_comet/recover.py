@@ -336,23 +336,42 @@ def _first_time(entries: list[dict[str, Any]]) -> float:
 
 
 def _incomplete(started: dict[str, Any]) -> dict[str, Any]:
-    """The record of a run that was still open when its process died."""
-    return {
+    """The record of a run that was still open when its process died: every field a run
+    record always has (null where only its end would have told), in the usual order."""
+    run_type = started.get("run_type")
+    record: dict[str, Any] = {
         "run_id": started.get("run_id"),
         "parent_run_id": started.get("parent_run_id"),
         "trace_id": started.get("trace_id"),
-        "run_type": started.get("run_type"),
+        "run_type": run_type,
         "name": started.get("name"),
         "status": "incomplete",
         "start_time": started.get("start_time"),
         "end_time": None,
         "latency_ms": None,
-        "inputs": None,
+        "inputs": started.get("inputs"),
         "outputs": None,
         "error": None,
         "tags": started.get("tags") or [],
-        "metadata": {},
+        "metadata": started.get("metadata") or {},
+        "model_name": None,
+        "provider": None,
+        "token_usage": None,
+        "time_to_first_token_ms": None,
+        "tokens_streamed": None,
+        "user_id": started.get("user_id"),
+        "session_id": started.get("session_id"),
     }
+    for key in ("langgraph_node", "langgraph_step"):
+        if key in started:
+            record[key] = started[key]
+    record["step"] = None
+    record["events"] = []
+    if run_type in LLM_RUN_TYPES:
+        record["cost_usd"] = None
+    if started.get("parent_run_id") is None:
+        record["trace_cost_usd"] = None
+    return record
 
 
 def _remove_leftovers(folder: Path, manifest: Manifest) -> None:

@@ -155,6 +155,10 @@ class _Run:
     media: RunMedia = field(default_factory=RunMedia)
     # Prompt runs: their template, matched to the LLM run they feed when they end.
     prompt_template: dict[str, JSON] | None = None
+    # Made once, when the run starts: its metadata as JSON, and user_id, session_id and the
+    # LangGraph fields (None on a stand-in for a run whose start was never seen).
+    metadata_json: JSON = None
+    fields: dict[str, JSON] | None = None
 
     def __post_init__(self) -> None:
         self.ids = {
@@ -354,7 +358,10 @@ class RunTree:
         record.update(content)
         self.writer.action(record)
 
-    def _open_run(self, event: Event, run_type: str, inputs: JSON) -> _Run:
+    def _open_run(
+        self, event: Event, run_type: str, inputs: JSON, *, announce: bool = True
+    ) -> _Run:
+        """Open a run; ``announce`` it now, or later once its inputs are made (chat runs)."""
         data = event.data
         run_id = event.run_id
         assert run_id is not None  # every start callback carries one
@@ -388,19 +395,28 @@ class RunTree:
             invocation_params=data.get("invocation_params") or {},
             trace=trace,
         )
+        run.metadata_json = self._json(metadata)
+        run.fields = self._names(run_fields(metadata, trace.attributes))
         self._open[run_id] = run
-        # On disk at once: a run still open when the process is killed is recovered as
-        # incomplete (store.py, recover.py).
+        if announce:
+            self._announce(run)
+        return run
+
+    def _announce(self, run: _Run) -> None:
+        # On disk at the next sync if it is still open then: a run still open when the
+        # process is killed is recovered as incomplete (store.py, recover.py).
         self.writer.started(
             {
                 **run.ids,
                 "run_type": run.run_type,
                 "name": run.name,
                 "start_time": iso(run.start_wall),
+                "inputs": run.inputs,
                 "tags": run.tags,
+                "metadata": run.metadata_json,
+                **(run.fields or {}),
             }
         )
-        return run
 
     def _take(self, event: Event, run_type: str) -> _Run:
         """The open run an end or error event closes; a stand-in if its start was never seen."""
@@ -464,13 +480,17 @@ class RunTree:
             "outputs": outputs,
             "error": error,
             "tags": run.tags,
-            "metadata": self._json(run.metadata),
+            "metadata": run.metadata_json if run.fields is not None else self._json(run.metadata),
             "model_name": self._name(model_name),
             "provider": self._name(usage.provider(run.metadata)),
             "token_usage": dict(token_usage) if token_usage else None,
             "time_to_first_token_ms": ttft_ms,
             "tokens_streamed": run.tokens_streamed if run.run_type in LLM_RUN_TYPES else None,
-            **self._names(run_fields(run.metadata, run.trace.attributes)),
+            **(
+                run.fields
+                if run.fields is not None
+                else self._names(run_fields(run.metadata, run.trace.attributes))
+            ),
             "step": step,
             "events": run.events,
         }
@@ -542,9 +562,10 @@ class RunTree:
 
     def _chat_model_start(self, event: Event) -> None:
         batches: Sequence[Sequence[BaseMessage]] = event.data["messages"]
-        run = self._open_run(event, "chat_model", None)
+        run = self._open_run(event, "chat_model", None, announce=False)
         messages: list[JSON] = [self._messages(batch, run) for batch in batches]
         run.inputs = {"messages": messages}
+        self._announce(run)
         run.prompts = [self._text_of(render_messages(batch)) for batch in batches]
         self._model_inputs(event, run, messages=batches)
         for idx, prompt in enumerate(run.prompts):

@@ -48,7 +48,8 @@ APP = textwrap.dedent(
     never = threading.Event()
     hang = RunnableLambda(lambda x: never.wait()).with_config(run_name="hanging")
     threading.Thread(
-        target=hang.invoke, args=({"x": 1},), kwargs={"config": {"callbacks": [handler]}},
+        target=hang.invoke, args=({"x": 1},),
+        kwargs={"config": {"callbacks": [handler], "metadata": {"user_id": "u-9"}}},
         daemon=True,
     ).start()
     with open(progress, "w") as log:
@@ -228,6 +229,10 @@ def test_recover_writes_every_trace_that_ended_2_s_before_a_kill_9(
     hanging = [r for r in runs if r["name"] == "hanging"]
     assert [r["status"] for r in hanging] == ["incomplete"]
     assert hanging[0]["end_time"] is None
+    # With what its start told: inputs, metadata, user; and every field a run always has.
+    assert hanging[0]["inputs"] == {"x": 1} and hanging[0]["user_id"] == "u-9"
+    assert hanging[0]["metadata"]["user_id"] == "u-9"
+    assert list(hanging[0]) == list(roots[due[0]])  # both roots: the same fields, in order
 
     # show and report read it.
     capsys.readouterr()
