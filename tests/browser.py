@@ -63,10 +63,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def open_report(browser: Any) -> Iterator[Callable[[Path], OpenedReport]]:
+def open_report(browser: Any) -> Iterator[Callable[..., OpenedReport]]:
     contexts: list[Any] = []
 
-    def open_(path: Path) -> OpenedReport:
+    def open_(path: Path, fragment: str = "") -> OpenedReport:
         context = browser.new_context(viewport=VIEWPORT)
         contexts.append(context)
         page = context.new_page()
@@ -82,7 +82,7 @@ def open_report(browser: Any) -> Iterator[Callable[[Path], OpenedReport]]:
         context.route("**/*", route)
         page.on("pageerror", lambda error: opened.errors.append(str(error)))
         page.on("dialog", lambda dialog: opened.errors.append(f"dialog: {dialog.message}"))
-        page.goto(opened.url)
+        page.goto(opened.url + fragment)  # a fragment is never requested: the file is
         page.wait_for_selector("body[data-ready='1']", timeout=60_000)
         return opened
 

@@ -1271,9 +1271,10 @@ renderers.errors = (panel) => {
 function start() {
   renderHeader();
   renderTabs();
+  // Read before the trace list selects its first run, which rewrites the address.
+  const match = /^#run=(.+)$/.exec(location.hash);
   rendered.add("traces");
   renderTraces(document.getElementById("tab-traces"));
-  const match = /^#run=(.+)$/.exec(location.hash);
   if (!(match && openRun(decodeURIComponent(match[1])))) {
     showTab(DATA.overview.has_run_tree ? "traces" : (DATA.actions ? "table" : "metrics"));
   }

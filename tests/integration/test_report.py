@@ -92,7 +92,7 @@ def demo_report(demo_archive: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_clicking_a_run_shows_its_details(
-    demo_report: Path, demo_archive: Path, open_report: Callable[[Path], OpenedReport]
+    demo_report: Path, demo_archive: Path, open_report: Callable[..., OpenedReport]
 ) -> None:
     report = open_report(demo_report)
     page = report.page
@@ -122,6 +122,12 @@ def test_clicking_a_run_shows_its_details(
     assert chat["run_id"] in text
     assert page.evaluate("location.hash") == f"#run={chat['run_id']}"
     report.screenshot("report-traces")
+
+    # That address, opened anew, opens that run (not the first trace's root).
+    linked = open_report(demo_report, f"#run={chat['run_id']}")
+    assert linked.page.locator(".wf-row.selected").get_attribute("data-run-id") == chat["run_id"]
+    assert chat["run_id"] in linked.page.locator("#run-details").inner_text()
+    assert linked.page.evaluate("location.hash") == f"#run={chat['run_id']}"
 
     # Collapsing a run hides its subtree in the waterfall.
     rag = runs["rag"]
