@@ -53,11 +53,30 @@ class Metric:
 
 
 def newest_archive(directory: Path) -> Path:
-    """The most recently written ``.zip`` in ``directory``."""
-    archives = sorted(directory.glob("*.zip"), key=lambda p: p.stat().st_mtime)
+    """The most recently written complete archive in ``directory``.
+
+    A process that is logging (or was killed) has an empty zip there under its experiment's
+    name until its end, which is newer than every complete one: it is passed over.
+    """
+    archives = sorted(directory.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
     if not archives:
         raise ArchiveError(f"{directory}: no Comet offline archive (*.zip) in this directory")
-    return archives[-1]
+    for path in archives:
+        if _is_complete(path):
+            return path
+    raise ArchiveError(
+        f"{directory}: no complete Comet offline archive: {len(archives)} .zip file(s) without "
+        "messages.json, still being written by a live process (or left by one that was "
+        f"killed: langchain-comet recover {directory})"
+    )
+
+
+def _is_complete(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "messages.json" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 class Archive:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_comet import cli
+from langchain_comet import CometCallbackHandler, cli
 from langchain_comet.archive import Archive
 
 pytestmark = pytest.mark.integration
@@ -128,6 +130,36 @@ BAD_INPUTS = {
         "corrupt records in the archive",
     ),
 }
+
+
+@pytest.mark.parametrize("command", ["show", "report"])
+def test_a_directory_a_process_is_logging_into_shows_its_newest_complete_archive(
+    command: str, tmp_path: Path, demo_archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "comet"
+    directory.mkdir()
+    shutil.copy(demo_archive, directory / demo_archive.name)
+    os.utime(directory / demo_archive.name, (1e9, 1e9))  # older than the live one's
+    # A live handler: comet_ml has put an empty zip there under its experiment's name.
+    live = CometCallbackHandler(offline_directory=str(directory), online=False)
+    try:
+        (placeholder,) = [p for p in directory.glob("*.zip") if p.name != demo_archive.name]
+        assert placeholder.stat().st_mtime > (directory / demo_archive.name).stat().st_mtime
+        output = tmp_path / "report.html"
+        extra = ["-o", str(output)] if command == "report" else []
+        assert cli.main([command, str(directory), *extra]) == 0, capsys.readouterr().err
+        if command == "show":
+            assert "langchain-comet demo" in capsys.readouterr().out  # the demo's experiment
+        else:
+            assert demo_archive.stem in output.read_text()
+        # With only the live one there, the message says what it is.
+        (directory / demo_archive.name).unlink()
+        assert cli.main([command, str(directory), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "still being written by a live process" in err
+        assert f"langchain-comet recover {directory}" in err
+    finally:
+        live.flush_tracker(finish=True)
 
 
 @pytest.mark.parametrize("command", ["show", "report"])
