@@ -533,11 +533,20 @@ def _offline_experiment(comet_ml: Any, kwargs: dict[str, Any], directory: str | 
     kwargs = dict(kwargs)
     if directory is not None:
         kwargs["offline_directory"] = directory
+    _make_directory(directory or cfg.get_comet_offline_directory())
     if cfg["comet.auto_log.env_details"] is None:
         kwargs["log_env_details"] = False
     if cfg["comet.auto_log.env_host"] is None:
         kwargs["log_env_host"] = False
     return comet_ml.OfflineExperiment(**kwargs)
+
+
+def _make_directory(directory: str | None) -> None:
+    """The offline directory with its parents: comet_ml makes only its last level, and a
+    volume's ``/data/comet/app`` would otherwise send the archive to the fallback."""
+    if directory:
+        with contextlib.suppress(OSError):  # comet_ml then says why it cannot write there
+            Path(directory).expanduser().mkdir(parents=True, exist_ok=True)
 
 
 def _temporary_experiment(comet_ml: Any, kwargs: dict[str, Any]) -> Any:

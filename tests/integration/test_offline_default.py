@@ -91,3 +91,21 @@ def test_the_local_environment_details_are_in_the_archive(make_handler, finish):
     archive = finish(make_handler())
     kinds = {message.get("type") for message in archive.messages}
     assert {"installed_packages", "os_packages"} <= kinds
+
+
+@pytest.mark.parametrize("given", ["argument", "environment"])
+def test_an_offline_directory_that_does_not_exist_yet_is_made_with_its_parents(
+    given: str, tmp_path: Path, monkeypatch, caplog
+):
+    caplog.set_level(logging.WARNING, logger="langchain_comet")
+    directory = tmp_path / "volume" / "comet" / "app"  # none of these exists yet
+    if given == "environment":
+        monkeypatch.setenv("COMET_OFFLINE_DIRECTORY", str(directory))
+        handler = CometCallbackHandler(online=False)
+    else:
+        handler = CometCallbackHandler(offline_directory=str(directory), online=False)
+    FakeListLLM(responses=["ok"]).invoke("hi", config={"callbacks": [handler]})
+    handler.flush_tracker(finish=True)
+    assert Path(handler.experiment.offline_directory) == directory
+    assert len(Archive(directory / f"{handler.experiment.id}.zip").runs()) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "langchain_comet"] == []
