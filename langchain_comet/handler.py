@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shlex
 import threading
 import time
@@ -142,6 +143,8 @@ class CometCallbackHandler(BaseCallbackHandler):
             sample_rate=sample_rate,
             exit_timeout=exit_timeout,
             max_items=max_items,
+            offline_directory=offline_directory,
+            experiment=experiment,
         )
         self.redact = redact
         self.sample_rate = float(sample_rate)
@@ -792,16 +795,35 @@ def _check_config(
     sample_rate: Any = 1.0,
     exit_timeout: Any = None,
     max_items: Any = None,
+    offline_directory: Any = None,
+    experiment: Any = None,
 ) -> None:
     """Fail fast, at construction, on settings that could only fail later (SPEC §5)."""
     _check_timeout("exit_timeout", exit_timeout)
+    if offline_directory is not None and not isinstance(offline_directory, str | os.PathLike):
+        raise TypeError(
+            "offline_directory must be a path (str or os.PathLike) or None, "
+            f"got {offline_directory!r}"
+        )
+    if experiment is not None and not all(
+        callable(getattr(experiment, method, None)) for method in ("log_text", "log_metrics")
+    ):
+        raise TypeError(
+            "experiment must be a comet_ml experiment (Experiment, OfflineExperiment, ...) or "
+            f"None, got {type(experiment).__name__}"
+        )
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise TypeError(f"tags must be a list of strings, got {tags!r}")
+    if isinstance(visualizations, str):
+        raise ValueError(
+            f"visualizations must be a list of styles, e.g. [{visualizations!r}], not the "
+            f"string {visualizations!r}; choose from {list(VISUALIZATION_STYLES)}"
+        )
     if visualizations is not None:
         unknown = [v for v in visualizations if v not in VISUALIZATION_STYLES]
-        if isinstance(visualizations, str) or unknown:
+        if unknown:
             raise ValueError(
-                f"unknown visualization style(s) {unknown or visualizations!r}; "
+                f"unknown visualization style(s) {unknown!r}; "
                 f"choose from {list(VISUALIZATION_STYLES)}"
             )
     if custom_metrics is not None and not callable(custom_metrics):

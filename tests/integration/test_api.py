@@ -141,7 +141,9 @@ def test_experiment_is_the_comet_experiment_in_use(handler, offline_dir: Path):
     ("kwargs", "error", "says"),
     [
         ({"visualizations": ["dep", "sparkles"]}, ValueError, "sparkles"),
-        ({"visualizations": "dep"}, ValueError, "choose from"),
+        ({"visualizations": "dep"}, ValueError, r"a list of styles, e.g. \['dep'\]"),
+        ({"offline_directory": 123}, TypeError, "offline_directory must be a path"),
+        ({"experiment": "abc"}, TypeError, "experiment must be a comet_ml experiment"),
         ({"custom_metrics": "not a function"}, TypeError, "callable"),
         ({"tags": ["ok", 3]}, TypeError, "strings"),
         ({"tags": "one-tag"}, TypeError, "strings"),
