@@ -315,15 +315,20 @@ def _graph(structure: dict[str, Any]) -> Panel:
     return Panel(lines, title=title, title_align="left", subtitle="⇢ conditional edge")
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 trace``, ``2 traces``, ``1,000 traces``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _run_tree(
     summary: Summary, max_traces: int | None, trace_filter: TraceFilter
 ) -> RenderableType:
     matching = [trace for trace in summary.traces if trace_filter.matches(trace)]
     traces = matching if max_traces is None else matching[:max_traces]
-    title = f"Run tree: {len(summary.traces):,} traces"
+    title = f"Run tree: {_count(len(summary.traces), 'trace')}"
     if trace_filter:
         title = (
-            f"Run tree: {len(matching):,} of {len(summary.traces):,} traces "
+            f"Run tree: {len(matching):,} of {_count(len(summary.traces), 'trace')} "
             f"({trace_filter.describe()})"
         )
     root = Tree(Text(title, style="bold"))
@@ -331,7 +336,8 @@ def _run_tree(
         _add_trace(root, trace, summary.feedback_by_trace.get(str(trace.record.get("trace_id"))))
     hidden = len(matching) - len(traces)
     if hidden > 0:
-        root.add(Text(f"… {hidden:,} more traces (--traces N or --all to see them)", "dim"))
+        more = _count(hidden, "more trace")
+        root.add(Text(f"… {more} (--traces N or --all to see them)", "dim"))
     return Group(root)
 
 

@@ -360,7 +360,9 @@ def _metric_families(series: list[MetricSeries]) -> list[MetricFamily]:
     groups: dict[str, dict[str, MetricSeries]] = {}
     for one in series:
         base, _, stat = one.name.rpartition("_")
-        if base and stat in STATISTICS:
+        # session_* metrics are single numbers of their own (session_feedback_<name>_mean
+        # and _count), not the statistics of a per-generation score.
+        if base and stat in STATISTICS and not one.name.startswith("session_"):
             groups.setdefault(base, {})[stat] = one
     plain = [MetricFamily(one.name, {"": one}) for one in series]
     summarised = []

@@ -44,6 +44,11 @@ function fmtMs(ms) {
   return ms.toFixed(2) + " ms";
 }
 
+// "1 run", "2 runs", "1,000 runs".
+function fmtCount(n, noun) {
+  return fmtNum(n) + " " + noun + (n === 1 ? "" : "s");
+}
+
 function fmtNum(value) {
   if (value === null || value === undefined) return "–";
   if (typeof value !== "number") return String(value);
@@ -195,9 +200,9 @@ function renderHeader() {
       sub ? el("div", { class: "sub", text: sub }) : null);
   const cards = [];
   if (ov.has_run_tree) {
-    cards.push(kpi("Traces", fmtNum(ov.traces), fmtNum(ov.runs) + " runs"));
+    cards.push(kpi("Traces", fmtNum(ov.traces), fmtCount(ov.runs, "run")));
   }
-  cards.push(kpi("LLM calls", fmtNum(ov.llm_calls), fmtNum(ov.generations) + " generations"));
+  cards.push(kpi("LLM calls", fmtNum(ov.llm_calls), fmtCount(ov.generations, "generation")));
   cards.push(kpi("Errors", fmtNum(ov.errors), ov.errors ? "see the Errors tab" : "none", ov.errors > 0));
   if (ov.interrupted) {
     cards.push(kpi("Interrupted", fmtNum(ov.interrupted), "runs paused or handed off (not errors)"));
@@ -308,8 +313,8 @@ function renderTraces(panel) {
     const rows = state.waterfall.items;
     moveSelection(event, rows, RUN_INDEX.get(state.runId), (i) => selectRun(RUNS[i].id));
   });
-  apply();
-  renderDetails(null);
+  apply();  // selects the first trace's root, if there is a trace
+  if (state.runId === null) renderDetails(null);
 }
 
 // A filter by user or session, shown only when the archive has any.
@@ -339,8 +344,8 @@ function filterTraces(query, errorsOnly, user, session) {
     shown.push(i);
   }
   document.getElementById("trace-count").textContent =
-    shown.length === TRACES.length ? fmtNum(TRACES.length) + " traces"
-      : fmtNum(shown.length) + " of " + fmtNum(TRACES.length) + " traces";
+    shown.length === TRACES.length ? fmtCount(TRACES.length, "trace")
+      : fmtNum(shown.length) + " of " + fmtCount(TRACES.length, "trace");
   state.traceList.setItems(shown);
   if (shown.length && !shown.includes(state.traceIndex)) selectTrace(shown[0]);
 }
@@ -375,7 +380,7 @@ function renderTraceItem(traceIndex) {
       el("span", { class: "dur", text: fmtMs(traceLatency(trace)) })),
     el("div", { class: "line2" },
       el("span", { text: fmtTime(root.start) }),
-      el("span", { text: fmtNum(trace.count) + (trace.count === 1 ? " run" : " runs") }),
+      el("span", { text: fmtCount(trace.count, "run") }),
       resumes > 0 ? el("span", { class: "resumes", text: "↻ resumed " + resumes + "×" }) : null,
       status === "interrupted" ? el("span", { class: "paused", text: "waiting" }) : null,
       trace.tokens ? el("span", { text: fmtNum(trace.tokens) + " tokens" }) : null,
@@ -911,7 +916,9 @@ function renderDataTable(panel, table, emptyText, runColumn, formats) {
       }, row.map((cell, c) => el("td", {
         class: (numeric[c] ? "num" : "") + (idColumn[c] ? " id" : "") + (cell === null && !format[c] ? " null" : ""),
         title: typeof cell === "string" && (cell.length > 40 || idColumn[c]) ? cell.slice(0, 2000) : null,
-        text: format[c] ? format[c](cell) : cell === null ? "–" : (numeric[c] ? fmtNum(cell) : String(cell)),
+        // An id shows its distinct end (shortId); the cell's title and the filter have it whole.
+        text: format[c] ? format[c](cell) : cell === null ? "–"
+          : numeric[c] ? fmtNum(cell) : idColumn[c] ? shortId(cell) : String(cell),
       })));
     }));
     for (const th of head.children) {
@@ -1016,7 +1023,7 @@ function renderChart(metric, picker) {
   return el("div", { class: "chart", "data-metric": metric.name },
     el("div", { class: "chart-title" }, el("h3", { text: metric.name }), picker),
     el("div", { class: "stats", text: "last " + fmtNum(last) + " · min " + fmtNum(Math.min(...values)) +
-      " · max " + fmtNum(Math.max(...values)) + " · " + fmtNum(values.length) + " points" }),
+      " · max " + fmtNum(Math.max(...values)) + " · " + fmtCount(values.length, "point") }),
     chart);
 }
 

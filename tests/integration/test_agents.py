@@ -175,7 +175,7 @@ def test_create_agent_pauses_in_a_tool_and_resumes_as_one_trace(
     out = show(str(archive.path))
     (Path(__file__).parents[2] / "build").mkdir(exist_ok=True)
     (Path(__file__).parents[2] / "build" / "show-interrupted-agent.txt").write_text(out)
-    assert "Run tree: 1 traces" in out
+    assert "Run tree: 1 trace\n" in out
     assert re.search(r"2 segments: 1 interrupt, 1 resume, now success", out)
     assert re.search(r"⋯ waited [\d.]+ (ms|s), resumed with approved by Dana", out)
     assert re.search(r"⏸ refund tool .*interrupt: \{\"action\": \"refund\"", out)

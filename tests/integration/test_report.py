@@ -160,6 +160,20 @@ def test_session_table_sorts_filters_and_links_to_runs(
     report.screenshot("report-session-table")
 
     newest = table.loc[table["step"].idxmax()]
+    # Ids show their distinct end (uuid7 ids of one minute share their first digits); the
+    # cell's title holds the whole id, and the filter finds a row by it.
+    run_id_cell = (
+        page.locator("#tab-table tbody tr")
+        .first.locator("td")
+        .nth(list(table.columns).index("run_id"))
+    )
+    assert run_id_cell.inner_text() == "…" + newest["run_id"][-8:]
+    assert run_id_cell.get_attribute("title") == newest["run_id"]
+    page.fill("#tab-table input[type=search]", newest["run_id"])
+    assert page.locator("#tab-table tbody tr").count() == 1
+    page.fill("#tab-table input[type=search]", "")
+    page.click("#tab-table th[data-column='step']")  # ascending
+    page.click("#tab-table th[data-column='step']")  # descending
     page.locator("#tab-table tbody tr").first.click()
     assert page.locator("#tab-traces").is_visible()
     assert page.locator(".wf-row.selected").get_attribute("data-run-id") == newest["run_id"]

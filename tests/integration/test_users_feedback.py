@@ -203,6 +203,9 @@ def test_feedback_from_another_thread_before_and_after_a_flush(
     assert re.search(r"helpful\s+2\s+0\.5\s+0\s+1", out)  # the Feedback table
     assert re.search(r'answer chain .*★ helpful=true "clear"  ★ score=0\.25', out)
     assert re.search(r"answer chain .*★ helpful=false  ★ score=1", out)
+    # The session's feedback metrics are numbers of their own, not a per-generation score.
+    assert re.search(r"session_feedback_helpful_count\s+2\s+2\s+1\s+2", out)
+    assert "per-generation scores" not in out
 
 
 def test_feedback_while_the_trace_is_still_running(
