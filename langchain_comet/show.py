@@ -22,7 +22,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from langchain_comet.inputs_view import detail_lines
-from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary, usd
+from langchain_comet.summary import TOKEN_DETAIL_KEYS, RunNode, Summary, reported_usage, usd
 from langchain_comet.trace_view import (
     feedback_names,
     feedback_text,
@@ -173,14 +173,18 @@ def _usage(summary: Summary) -> Table:
     if cost.recorded:
         table.add_section()
         table.add_row(
-            Text("cost", style="bold"), _usd(cost.total_usd if cost.priced_calls else None)
+            Text("cost", style="bold"), _usd(cost.total_usd) if cost.priced_calls else "-"
         )
         table.add_row(
             "priced calls", f"{cost.priced_calls} of {cost.priced_calls + cost.unpriced_calls}"
         )
-        if cost.unpriced_calls:
-            calls = "call" if cost.unpriced_calls == 1 else "calls"
-            table.add_row(Text("price unknown", style="yellow"), f"{cost.unpriced_calls} {calls}")
+        reasons = (
+            ("no token usage", cost.unreported_calls),
+            ("price unknown", cost.unpriced_calls - cost.unreported_calls),
+        )
+        for reason, calls in reasons:
+            if calls:
+                table.add_row(Text(reason, style="yellow"), _count(calls, "call"))
     table.add_section()
     for label, latency in (("LLM", summary.llm_latency), ("trace", summary.trace_latency)):
         if latency.count:
@@ -235,6 +239,8 @@ def _cost_by_model(summary: Summary) -> Table:
     table.add_column("cost", justify="right")
     for model in summary.cost.by_model:
         cost = _usd(model.cost_usd)
+        if model.cost_usd is None and model.unreported_calls == model.calls:
+            cost = "no token usage"
         if model.unpriced_calls and model.cost_usd is not None:
             cost += f" (+{model.unpriced_calls} unpriced)"
         table.add_row(
@@ -448,7 +454,8 @@ def _run_label(run: dict[str, Any]) -> Text:
         label.append(f"  {usage['total_tokens']} tokens", style="bright_black")
     if "cost_usd" in run:
         cost = usd(run["cost_usd"])
-        label.append(f"  {_usd(cost)}", style="yellow" if cost is None else "green")
+        text = "no token usage" if cost is None and not reported_usage(run) else _usd(cost)
+        label.append(f"  {text}", style="yellow" if cost is None else "green")
     elif usd(run.get("trace_cost_usd")) is not None:
         label.append(f"  trace {_usd(usd(run['trace_cost_usd']))}", style="green")
     error = run.get("error")

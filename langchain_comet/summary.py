@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,6 +94,8 @@ class ModelCost:
     provider: str | None
     calls: int = 0
     unpriced_calls: int = 0
+    # Of those, the calls that reported no token usage.
+    unreported_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
@@ -112,6 +114,8 @@ class Cost:
     priced_calls: int
     unpriced_calls: int
     by_model: list[ModelCost]
+    # Of the unpriced calls, those that reported no token usage: no price could help them.
+    unreported_calls: int = 0
 
 
 @dataclass(slots=True)
@@ -296,7 +300,7 @@ def usd(value: Any) -> float | None:
 
 def _cost(llm_runs: Sequence[dict[str, Any]]) -> Cost:
     by_model: dict[tuple[str, str | None], ModelCost] = {}
-    total, priced, unpriced = 0.0, 0, 0
+    total, priced, unpriced, unreported = 0.0, 0, 0, 0
     for run in llm_runs:
         if "cost_usd" not in run:
             continue
@@ -311,7 +315,9 @@ def _cost(llm_runs: Sequence[dict[str, Any]]) -> Cost:
         cost = usd(run.get("cost_usd"))
         if cost is None:
             unpriced += 1
+            unreported += not reported_usage(run)
             entry.unpriced_calls += 1
+            entry.unreported_calls += not reported_usage(run)
         else:
             priced += 1
             total += cost
@@ -322,7 +328,14 @@ def _cost(llm_runs: Sequence[dict[str, Any]]) -> Cost:
         priced_calls=priced,
         unpriced_calls=unpriced,
         by_model=sorted(by_model.values(), key=lambda m: (-(m.cost_usd or 0.0), m.model)),
+        unreported_calls=unreported,
     )
+
+
+def reported_usage(run: Mapping[str, Any]) -> bool:
+    """Whether an LLM run reported token usage (without it, no price gives a cost)."""
+    usage = run.get("token_usage")
+    return isinstance(usage, dict) and usd(usage.get("total_tokens")) is not None
 
 
 def _token_totals(llm_runs: Iterable[dict[str, Any]]) -> Counter[str]:

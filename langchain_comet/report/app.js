@@ -87,6 +87,16 @@ function shortId(id) {
   return text.length > 8 ? "…" + text.slice(-8) : text;
 }
 
+// Why calls have no cost: no token usage reported (no price can help), or no price known.
+function unpricedText(cost) {
+  const all = cost.priced_calls + cost.unpriced_calls;
+  const unknown = cost.unpriced_calls - (cost.unreported_calls || 0);
+  const parts = [];
+  if (cost.unreported_calls) parts.push(cost.unreported_calls + " of " + all + " calls: no token usage");
+  if (unknown) parts.push(unknown + " of " + all + " calls: price unknown");
+  return parts.join(" · ");
+}
+
 function typeBadge(type) {
   return el("span", { class: "badge t-" + String(type).replace(/[^a-z_]/gi, ""), text: type || "?" });
 }
@@ -213,8 +223,7 @@ function renderHeader() {
     : kpi("Tokens", "–", "none reported"));
   if (ov.cost.recorded) {
     cards.push(kpi("Cost", ov.cost.total === null ? "–" : fmtUsd(ov.cost.total),
-      ov.cost.unpriced_calls ? ov.cost.unpriced_calls + " of " + (ov.cost.priced_calls + ov.cost.unpriced_calls) +
-        " calls: price unknown" : ov.cost.priced_calls + " calls priced"));
+      ov.cost.unpriced_calls ? unpricedText(ov.cost) : ov.cost.priced_calls + " calls priced"));
   }
   if (ov.llm_latency.count) {
     cards.push(kpi("LLM latency p50", fmtMs(ov.llm_latency.p50),
@@ -576,7 +585,9 @@ function renderDetails(run) {
     ["latency", fmtMs(run.latency)],
     ["model", run.model],
     ["provider", run.provider],
-    ["cost", DATA.overview.cost.recorded && (run.type === "llm" || run.type === "chat_model") ? fmtUsd(run.cost) : null],
+    ["cost", DATA.overview.cost.recorded && (run.type === "llm" || run.type === "chat_model")
+      ? (run.cost == null && !(run.tokens && run.tokens.total_tokens != null) ? "no token usage" : fmtUsd(run.cost))
+      : null],
     ["cost source", run.cost_source ? COST_SOURCES[run.cost_source] || run.cost_source : null],
     ["trace cost", run.trace_cost !== null && run.trace_cost !== undefined ? fmtUsd(run.trace_cost) : null],
     ["time to first token", run.ttft !== null && run.ttft !== undefined ? fmtMs(run.ttft) : null],

@@ -131,12 +131,14 @@ def _cost(summary: Summary) -> dict[str, Any]:
         "total": cost.total_usd if cost.priced_calls else None,
         "priced_calls": cost.priced_calls,
         "unpriced_calls": cost.unpriced_calls,
+        "unreported_calls": cost.unreported_calls,
         "by_model": {
             "columns": [
                 "model",
                 "provider",
                 "calls",
                 "unpriced calls",
+                "calls without token usage",
                 "prompt tokens",
                 "completion tokens",
                 "cost (USD)",
@@ -147,6 +149,7 @@ def _cost(summary: Summary) -> dict[str, Any]:
                     model.provider,
                     model.calls,
                     model.unpriced_calls,
+                    model.unreported_calls,
                     model.prompt_tokens,
                     model.completion_tokens,
                     model.cost_usd,

@@ -82,3 +82,33 @@ def test_report_shows_cost_and_cost_by_model(
     assert "price unknown" in page.inner_text("#tab-models tr:has-text('mystery-model')")
     report.screenshot("report-cost-by-model")
     assert report.errors == [] and report.outside_requests() == []
+
+
+def test_a_call_without_token_usage_says_so_instead_of_price_unknown(
+    make_handler, finish, tmp_path: Path, open_report, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_core.language_models import FakeListLLM  # reports no token usage
+
+    handler = make_handler()
+    FakeListLLM(responses=["ok"]).invoke("hi", config={"callbacks": [handler]})
+    archive = finish(handler)
+    (run,) = archive.runs()
+    assert run["cost_usd"] is None and run["token_usage"] is None
+
+    assert cli.main(["show", str(archive.path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"no token usage\s+1 call\b", out)
+    assert re.search(r"FakeListLLM llm .*no token usage", out)
+    assert "price unknown" not in out
+
+    output = tmp_path / "usage.html"
+    assert cli.main(["report", str(archive.path), "-o", str(output)]) == 0
+    report = open_report(output)
+    cost_card = report.page.locator(".kpi:has(.label:text('Cost'))")
+    assert "1 of 1 calls: no token usage" in cost_card.inner_text()
+    assert re.search(r"cost\s+no token usage", report.page.inner_text("#run-details"))
+    report.page.click("#tab-button-models")
+    columns = report.page.locator("#tab-models th").all_inner_texts()
+    cells = report.page.locator("#tab-models tbody tr").first.locator("td").all_inner_texts()
+    assert dict(zip(columns, cells, strict=True))["calls without token usage"] == "1"
+    assert report.errors == [] and report.outside_requests() == []
