@@ -301,8 +301,16 @@ def _feedback(summary: Summary) -> Table:
             _number(one.minimum),
             _number(one.maximum),
         )
-    traces = len(summary.feedback_by_trace)
-    table.caption = f"on {traces} trace{'s' if traces != 1 else ''}; each beside its trace below"
+    # Feedback may name a trace of another archive (logged before a reset, or a bad id).
+    here = {str(trace.record.get("trace_id")) for trace in summary.traces}
+    elsewhere = sum(1 for trace_id in summary.feedback_by_trace if trace_id not in here)
+    parts = []
+    if len(summary.feedback_by_trace) > elsewhere:
+        shown = _count(len(summary.feedback_by_trace) - elsewhere, "trace")
+        parts.append(f"on {shown}; each beside its trace below")
+    if elsewhere:
+        parts.append(f"on {_count(elsewhere, 'trace')} not in this archive")
+    table.caption = "; ".join(parts)
     return table
 
 

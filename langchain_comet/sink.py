@@ -345,7 +345,8 @@ class CometSink:
     def media(self, payload: Payload) -> None:
         """One image, audio clip or file from a chat message, logged once per experiment
         (the run tree keeps which): images with ``log_image`` (Comet's Images tab), audio
-        with ``log_audio`` (which takes only a file path), anything else as an asset.
+        with ``log_audio`` (which takes only a file path; an asset if the disk refused
+        the file), anything else as an asset.
         The bytes are kept in the session folder too, for ``recover``."""
         metadata = {**payload.metadata, "bytes": len(payload.data)}
         path = self._disk(self.store.file, payload.name, payload.data)
@@ -362,10 +363,9 @@ class CometSink:
         )
         if payload.kind == "image":
             self._comet("log_image", io.BytesIO(payload.data), name=payload.name, metadata=metadata)
-        elif payload.kind == "audio":
-            if path is not None:
-                self._comet("log_audio", str(path), file_name=payload.name, metadata=metadata)
-        else:
+        elif payload.kind == "audio" and path is not None:  # log_audio takes only a path
+            self._comet("log_audio", str(path), file_name=payload.name, metadata=metadata)
+        else:  # a file, or audio the disk refused to keep: an asset from memory
             self._comet(
                 "log_asset", io.BytesIO(payload.data), file_name=payload.name, metadata=metadata
             )

@@ -291,8 +291,12 @@ function traceStatus(trace) {
   const roots = segmentRoots(trace);
   return roots[roots.length - 1].status;
 }
+// The segments' latencies summed (never the waits between them); unknown (null) while a
+// segment has none: a run still open when its process ended.
 function traceLatency(trace) {
-  return segmentRoots(trace).reduce((sum, root) => sum + (root.latency || 0), 0);
+  const roots = segmentRoots(trace);
+  if (roots.some((root) => root.latency === null || root.latency === undefined)) return null;
+  return roots.reduce((sum, root) => sum + root.latency, 0);
 }
 
 function renderTraces(panel) {
@@ -453,7 +457,7 @@ function renderWaterfall() {
   document.getElementById("waterfall-head").replaceChildren(...[
     el("h2", {}, typeBadge(root.type), el("span", { text: root.name }), statusPill(traceStatus(trace))),
     el("div", { class: "meta" },
-      "trace " + root.trace + " · " + fmtNum(trace.count) + " runs · " + fmtMs(traceLatency(trace)) +
+      "trace " + root.trace + " · " + fmtCount(trace.count, "run") + " · " + fmtMs(traceLatency(trace)) +
       (segments > 1 ? " in " + segments + " segments (interrupted, resumed)" : "") +
       " · started " + (root.start || "–") + (root.user ? " · user " + root.user : "") +
       (root.session ? " · session " + root.session : "")),

@@ -103,7 +103,8 @@ def test_the_final_flush_at_exit_is_bounded_and_what_was_on_disk_is_recoverable(
     (path,) = directory.glob("*.zip")
     runs = Archive(path).runs()
     # The first call was flushed; the second was still being measured at the exit: its
-    # start is on disk, so it is there, incomplete, rather than lost.
-    by_prompt = {r["inputs"]["prompts"][0] if r["inputs"] else None: r for r in runs}
+    # start is on disk, so it is there, incomplete, with its prompt, rather than lost.
+    by_prompt = {r["inputs"]["prompts"][0]: r for r in runs}
+    assert len(by_prompt) == len(runs) == 2
     assert by_prompt["first"]["status"] == "success"
-    assert [r["status"] for r in runs if r["inputs"] is None] == ["incomplete"]
+    assert by_prompt["second"]["status"] == "incomplete"

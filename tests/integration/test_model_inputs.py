@@ -5,6 +5,7 @@ OpenAI-compatible server, asserting on the archive the real comet_ml wrote."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import uuid
 import zipfile
@@ -533,3 +534,25 @@ def test_a_failed_call_still_says_what_it_was_called_with(
     assert run["invocation_params"]["temperature"] == 0.9
     assert [tool["function"]["name"] for tool in run["tools"]] == ["get_weather"]
     assert run["cost_usd"] is None and "cost_source" not in run
+
+
+def test_audio_the_disk_refuses_to_keep_still_reaches_comet_as_an_asset(
+    make_handler: MakeHandler, finish: Finish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = make_handler(raise_error=False)  # the full disk is reported, not raised
+    from langchain_comet.store import SessionStore
+
+    def full_disk(self: SessionStore, name: str, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(SessionStore, "file", full_disk)  # the fault: a full disk
+    audio = wav()
+    message = HumanMessage(
+        content=[{"type": "input_audio", "input_audio": {"data": b64(audio), "format": "wav"}}]
+    )
+    with OpenAIServer() as server:
+        chat(server).invoke([message], config={"callbacks": [handler]})
+    archive = finish(handler)
+    ((audio_ref,),) = contents(chat_runs(archive)[0])
+    (logged,) = archive.assets(audio_ref["name"])
+    assert logged.data == audio

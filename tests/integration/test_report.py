@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,37 @@ def test_archive_text_cannot_break_out_of_the_page(
     assert report.page.evaluate("window.pwned") is None
     assert report.page.locator(".trace-item .name").inner_text() == hostile
     assert hostile in report.page.inner_text("#run-details")
+    assert report.errors == [] and report.outside_requests() == []
+
+
+def test_a_trace_still_open_at_the_end_has_no_duration(
+    make_handler: Callable[..., CometCallbackHandler],
+    finish: Callable[..., Archive],
+    tmp_path: Path,
+    open_report: Callable[[Path], OpenedReport],
+) -> None:
+    handler = make_handler()
+    release, entered = threading.Event(), threading.Event()
+
+    def wait(x: str) -> str:
+        entered.set()
+        release.wait(30)
+        return x
+
+    worker = threading.Thread(
+        target=RunnableLambda(wait, name="open").invoke, args=("x", {"callbacks": [handler]})
+    )
+    worker.start()
+    try:
+        assert entered.wait(30)
+        archive = finish(handler)  # the run is still open: written as incomplete
+    finally:
+        release.set()
+        worker.join(30)
+    (run,) = archive.runs()
+    assert run["status"] == "incomplete" and run["latency_ms"] is None
+    report = open_report(write_report(archive.path, tmp_path / "report.html"))
+    assert report.page.locator(".trace-item .dur").inner_text() == "\u2013"  # a dash, not "0.00 ms"
     assert report.errors == [] and report.outside_requests() == []
 
 

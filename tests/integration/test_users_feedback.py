@@ -203,6 +203,7 @@ def test_feedback_from_another_thread_before_and_after_a_flush(
     assert re.search(r"helpful\s+2\s+0\.5\s+0\s+1", out)  # the Feedback table
     assert re.search(r'answer chain .*★ helpful=true "clear"  ★ score=0\.25', out)
     assert re.search(r"answer chain .*★ helpful=false  ★ score=1", out)
+    assert "on 2 traces; each beside its trace below" in out and "not in this archive" not in out
     # The session's feedback metrics are numbers of their own, not a per-generation score.
     assert re.search(r"session_feedback_helpful_count\s+2\s+2\s+1\s+2", out)
     assert "per-generation scores" not in out
@@ -267,3 +268,13 @@ def test_show_filters_by_user_and_session(
     assert "user ann  session s1" in out
     out = show(str(archive.path), "--session", "nobody")
     assert "Run tree: 0 of 3 traces (session nobody)" in out
+
+
+def test_show_says_when_feedback_names_a_trace_not_in_the_archive(
+    handler: CometCallbackHandler, finish: Callable[..., Archive]
+) -> None:
+    RunnableLambda(lambda x: x, name="step").invoke("q", {"callbacks": [handler]})
+    handler.log_feedback(handler.last_trace_id, "helpful", True)
+    handler.log_feedback(uuid.uuid4(), "helpful", False)  # a trace this archive does not hold
+    out = " ".join(show(str(finish(handler).path)).split())  # the caption wraps
+    assert "on 1 trace; each beside its trace below; on 1 trace not in this archive" in out
