@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import logging
 import os
 import shlex
@@ -78,6 +79,7 @@ def _report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of an archive."""
     summary = summarize(Archive(args.archive))
     output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     size = report.write_report(summary, output, max_chars=args.max_chars)
     print(
         f"Report of {summary.archive.path.name} written to {output} ({size / 1e6:.1f} MB, "
@@ -97,6 +99,11 @@ def _recover(args: argparse.Namespace) -> int:
         else default_offline_directory(ExperimentSettings())
     )
     if not directory.is_dir():
+        if directory.exists():
+            raise CommandError(
+                f"{directory}: not a directory; recover takes the offline directory that holds "
+                "the archives (and the .langchain-comet folder of sessions to recover)"
+            )
         raise CommandError(f"{directory}: no such directory")
     with _library_logging():
         results = recover(directory)
@@ -137,12 +144,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("langchain-comet")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand names the function that runs it."""
     parser = argparse.ArgumentParser(
         prog="langchain-comet",
         description="Log LangChain applications to Comet, and inspect the offline archives.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(

@@ -197,3 +197,27 @@ def test_console_script_bad_input_has_no_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"langchain-comet show: {bogus}: not a readable zip archive (File is not a zip file)"
     ]
+
+
+def test_the_cli_says_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"langchain-comet {version('langchain-comet')}"
+
+
+def test_report_writes_into_a_directory_it_makes(
+    tmp_path: Path, demo_archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "reports" / "today" / "report.html"  # neither folder exists yet
+    assert cli.main(["report", str(demo_archive), "-o", str(output)]) == 0, capsys.readouterr()
+    assert output.stat().st_size > 0
+
+
+def test_recover_given_a_file_says_it_takes_a_directory(
+    demo_archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["recover", str(demo_archive)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"langchain-comet recover: {demo_archive}: not a directory;")
+    assert err.count("\n") == 1
