@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 
 from bench import peers
+from bench.workloads import Workload, config_for
 
 PROBE_TIMEOUT_S = 90
 
@@ -188,3 +190,14 @@ def textstat_unavailable(which: str) -> str | None:
     reason = next((line for line in reversed(lines) if line.startswith("PROBE-FAIL")), None)
     detail = reason.removeprefix("PROBE-FAIL ") if reason else (lines[-1] if lines else "?")
     return f"textstat fails offline: {detail}"
+
+
+def warmed_up(contender: Contender, workload: Workload, calls: int, prefix: str) -> Any:
+    """A fresh handler of ``contender`` in a new temporary directory, after ``calls`` calls
+    of ``workload`` and a flush (imports, caches and the first experiment are behind it)."""
+    handler = contender.make(Path(tempfile.mkdtemp(prefix=prefix)))
+    config = config_for(handler)
+    for i in range(calls):
+        workload.call(i, config)
+    contender.flush(handler)
+    return handler

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from bench.child import emit, run_child
-from bench.contenders import by_name
+from bench.contenders import by_name, warmed_up
 from bench.env import quiet_logging
 from bench.workloads import WORKLOADS, config_for, workload_named
 
@@ -67,12 +65,9 @@ def measure(name: str, workload_name: str, calls: int, freeze: bool = False) -> 
     what exists then is left out of every later collection."""
     quiet_logging()
     contender = by_name(name)
-    handler = contender.make(Path(tempfile.mkdtemp(prefix="bench-gc-")))
-    config = config_for(handler)
     workload = workload_named(workload_name)
-    for i in range(WARMUP):
-        workload.call(i, config)
-    contender.flush(handler)
+    handler = warmed_up(contender, workload, WARMUP, "bench-gc-")
+    config = config_for(handler)
     if freeze:
         gc.collect()
         gc.freeze()

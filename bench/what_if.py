@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bench.child import emit, run_child
-from bench.contenders import by_name
+from bench.contenders import by_name, warmed_up
 from bench.env import quiet_logging
 from bench.workloads import WORKLOADS, config_for, workload_named
 
@@ -76,12 +74,9 @@ def measure(variant: str, workload_name: str, calls: int) -> dict[str, Any]:
         patch()
     quiet_logging()
     contender = by_name("ours")
-    handler = contender.make(Path(tempfile.mkdtemp(prefix="bench-what-if-")))
-    config = config_for(handler)
     workload = workload_named(workload_name)
-    for i in range(WARMUP):
-        workload.call(i, config)
-    contender.flush(handler)
+    handler = warmed_up(contender, workload, WARMUP, "bench-what-if-")
+    config = config_for(handler)
     gate = _hold(_worker(handler))
     for i in range(calls):
         workload.call(WARMUP + i, config)
