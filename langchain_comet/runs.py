@@ -155,10 +155,10 @@ class _Run:
     media: RunMedia = field(default_factory=RunMedia)
     # Prompt runs: their template, matched to the LLM run they feed when they end.
     prompt_template: dict[str, JSON] | None = None
-    # Made once, when the run starts: its metadata as JSON, and user_id, session_id and the
-    # LangGraph fields (None on a stand-in for a run whose start was never seen).
+    # Made once (RunTree._settle): its metadata as JSON, and user_id, session_id and the
+    # LangGraph fields, which its started record and its run record share.
     metadata_json: JSON = None
-    fields: dict[str, JSON] | None = None
+    fields: dict[str, JSON] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ids = {
@@ -395,8 +395,7 @@ class RunTree:
             invocation_params=data.get("invocation_params") or {},
             trace=trace,
         )
-        run.metadata_json = self._json(metadata)
-        run.fields = self._names(run_fields(metadata, trace.attributes))
+        self._settle(run)
         self._open[run_id] = run
         if announce:
             self._announce(run)
@@ -414,16 +413,22 @@ class RunTree:
                 "inputs": run.inputs,
                 "tags": run.tags,
                 "metadata": run.metadata_json,
-                **(run.fields or {}),
+                **run.fields,
             }
         )
+
+    def _settle(self, run: _Run) -> _Run:
+        """Make what the run's records share, once: its metadata as JSON, its fields."""
+        run.metadata_json = self._json(run.metadata)
+        run.fields = self._names(run_fields(run.metadata, run.trace.attributes))
+        return run
 
     def _take(self, event: Event, run_type: str) -> _Run:
         """The open run an end or error event closes; a stand-in if its start was never seen."""
         run = self._open.get(event.run_id) if event.run_id else None
         if run is not None:
             return run
-        return _Run(
+        stand_in = _Run(
             run_id=event.run_id or UUID(int=0),
             parent_run_id=event.parent_run_id,
             trace_id=event.parent_run_id or event.run_id or UUID(int=0),
@@ -437,6 +442,7 @@ class RunTree:
             invocation_params={},
             trace=TraceState(event.run_id or UUID(int=0)),
         )
+        return self._settle(stand_in)
 
     def _finish(
         self,
@@ -480,17 +486,13 @@ class RunTree:
             "outputs": outputs,
             "error": error,
             "tags": run.tags,
-            "metadata": run.metadata_json if run.fields is not None else self._json(run.metadata),
+            "metadata": run.metadata_json,
             "model_name": self._name(model_name),
             "provider": self._name(usage.provider(run.metadata)),
             "token_usage": dict(token_usage) if token_usage else None,
             "time_to_first_token_ms": ttft_ms,
             "tokens_streamed": run.tokens_streamed if run.run_type in LLM_RUN_TYPES else None,
-            **(
-                run.fields
-                if run.fields is not None
-                else self._names(run_fields(run.metadata, run.trace.attributes))
-            ),
+            **run.fields,
             "step": step,
             "events": run.events,
         }

@@ -370,8 +370,8 @@ def _add_trace(parent: Tree, trace: RunNode, feedback: list[dict[str, Any]] | No
     header.append(f"trace {short_id(trace.record.get('trace_id'))}", style="bold")
     pauses = sum(1 for segment in segments if segment.record.get("status") == "interrupted")
     header.append(
-        f"  {len(segments)} segments: {pauses} interrupt{'s' if pauses != 1 else ''}, "
-        f"{len(trace.resumes)} resume{'s' if len(trace.resumes) != 1 else ''}, "
+        f"  {_count(len(segments), 'segment')}: {_count(pauses, 'interrupt')}, "
+        f"{_count(len(trace.resumes), 'resume')}, "
         f"now {last.get('status')}",
         style="yellow" if last.get("status") == "interrupted" else "",
     )

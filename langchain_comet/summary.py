@@ -314,10 +314,11 @@ def _cost(llm_runs: Sequence[dict[str, Any]]) -> Cost:
             entry.completion_tokens += int(usd(usage.get("completion_tokens")) or 0)
         cost = usd(run.get("cost_usd"))
         if cost is None:
+            unreported_here = not reported_usage(run)
             unpriced += 1
-            unreported += not reported_usage(run)
+            unreported += unreported_here
             entry.unpriced_calls += 1
-            entry.unreported_calls += not reported_usage(run)
+            entry.unreported_calls += unreported_here
         else:
             priced += 1
             total += cost
