@@ -141,6 +141,7 @@ class Visualizer:
         self._pipeline = pipeline
         self._nlp: Any = None
         self._skipped: list[str] = []
+        self._renderers: dict[str, Any] = {}
 
     def render(self, text: str) -> dict[str, str]:
         """One text's pages, ``{style: html}``."""
@@ -161,8 +162,6 @@ class Visualizer:
         return [self._pages(doc) for doc in docs]
 
     def _pages(self, doc: Any) -> dict[str, str]:
-        from spacy import displacy
-
         pages: dict[str, str] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "nothing to show" notices
@@ -174,21 +173,56 @@ class Visualizer:
                     # Each sentence's parse as displaCy's own converter makes it, from a
                     # copy that is ours to change: displaCy would copy each sentence
                     # twice, once through msgpack (~1 ms each, most of a page's cost).
-                    parses = [sentence_parse(sentence.as_doc()) for sentence in doc.sents]
-                    pages[style] = displacy.render(
-                        parses, style="dep", page=True, jupyter=False, options=OPTIONS,
-                        manual=True,
-                    )  # fmt: skip
-                    continue
-                pages[style] = displacy.render(
-                    doc, style=style, page=True, jupyter=False, options=OPTIONS
-                )
+                    parsed = [sentence_parse(sentence.as_doc()) for sentence in doc.sents]
+                else:
+                    parsed = [_CONVERTERS[style](doc, OPTIONS)]
+                pages[style] = _page(self._renderer(style), parsed)
         return pages
+
+    def _renderer(self, style: str) -> Any:
+        """displaCy's renderer for ``style``, made once: ``displacy.render`` makes one per
+        page, and an entity renderer's constructor reads every installed package's entry
+        points for colours (~0.7 ms, most of an entity page's cost)."""
+        renderer = self._renderers.get(style)
+        if renderer is None:
+            from spacy.displacy.render import (
+                DependencyRenderer,
+                EntityRenderer,
+                SpanRenderer,
+            )
+
+            kinds = {"dep": DependencyRenderer, "ent": EntityRenderer, "span": SpanRenderer}
+            renderer = self._renderers[style] = kinds[style](options=OPTIONS)
+        return renderer
 
     def _load(self) -> Any:
         if isinstance(self._pipeline, str):
             return load_pipeline(self._pipeline)
         return self._pipeline
+
+
+def _parse_ents(doc: Any, options: dict[str, Any]) -> Any:
+    from spacy.displacy import parse_ents
+
+    return parse_ents(doc, options)
+
+
+def _parse_spans(doc: Any, options: dict[str, Any]) -> Any:
+    from spacy.displacy import parse_spans
+
+    return parse_spans(doc, options)
+
+
+_CONVERTERS = {"ent": _parse_ents, "span": _parse_spans}
+
+
+def _page(renderer: Any, parsed: list[Any]) -> str:
+    """What ``displacy.render(..., page=True, jupyter=False)`` returns for ``parsed``."""
+    from spacy import displacy
+
+    html: str = renderer.render(parsed, page=True, minify=False).strip()
+    wrapper = displacy.RENDER_WRAPPER
+    return html if wrapper is None else str(wrapper(html))
 
 
 @functools.cache
