@@ -11,7 +11,6 @@ This module runs on the background worker only; the handler never calls it direc
 from __future__ import annotations
 
 import dataclasses
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from langchain_comet.serialize import (
     truncate,
 )
 from langchain_comet.session_summary import SessionSummary
-from langchain_comet.visualize import Visualizer
+from langchain_comet.visualize import PageBatches, Visualizer
 
 # The seed's counters, in the order ``get_custom_callback_meta`` returns them.
 COUNTERS = (
@@ -237,9 +236,7 @@ class RunTree:
         self._open: dict[UUID, _Run] = {}
         self.prompts = prompts.PromptTemplates()
         self._visualized = 0  # the seed's per-session index of visualized generations
-        # Generations waiting to be visualized together, and since when.
-        self._viz_pending: list[tuple[int, str, str | None]] = []
-        self._viz_since = 0.0
+        self._pages = PageBatches(failures, self._write_page, batch=VIZ_BATCH, wait=VIZ_WAIT)
         self._handlers: dict[str, Callable[[Event], None]] = {
             "on_llm_start": self._llm_start,
             "on_chat_model_start": self._chat_model_start,
@@ -920,31 +917,16 @@ class RunTree:
         self._visualized += 1
         if self.redactor is not None:
             text = self.redactor.text(text)
-        if not self._viz_pending:
-            self._viz_since = time.monotonic()
-        self._viz_pending.append((idx, text, prompt))
-        if len(self._viz_pending) >= VIZ_BATCH:
-            self.drain_visualizations()
+        self._pages.add(visualizer, idx, text, prompt, self.before_user_code)
 
-    def drain_visualizations(self, *, older_than: float | None = None) -> None:
-        """Render the generations waiting for their pages, in one spaCy batch (a batch
-        costs about half as much per text as one text at a time: visualize.py). With
-        ``older_than``, only once the first of them has waited that many seconds."""
-        if not self._viz_pending:
-            return
-        if older_than is not None and time.monotonic() - self._viz_since < older_than:
-            return
-        pending, self._viz_pending = self._viz_pending, []
-        visualizer = self.settings.visualizer
-        if visualizer is None:
-            return
-        if self.before_user_code is not None:  # a batch takes spaCy a while: disk first
-            self.before_user_code()
-        texts = [text for _, text, _ in pending]
-        rendered = self.failures.attempt("visualizations", visualizer.render_many, texts)
-        for (idx, _, prompt), pages in zip(pending, rendered or [], strict=False):
-            for style, html in pages.items():
-                self.writer.visualization(style, idx, html, prompt)
+    def drain_visualizations(self, *, due_only: bool = False) -> None:
+        """Send the generations waiting for their pages to be rendered, in one spaCy batch
+        (``due_only``: once the first has waited ``VIZ_WAIT``), and write the pages made
+        by now; unless ``due_only``, wait for every batch sent (a flush, the end)."""
+        self._pages.drain(self.settings.visualizer, self.before_user_code, waiting=not due_only)
+
+    def _write_page(self, style: str, idx: int, html: str, prompt: str | None) -> None:
+        self.writer.visualization(style, idx, html, prompt)
 
     def _chain_end(self, event: Event) -> None:
         run = self._take(event, "chain")

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_comet import lifecycle
 from langchain_comet.experiment import ExperimentSettings
 from langchain_comet.failures import Failures
-from langchain_comet.runs import VIZ_WAIT, Event, RunTree, TreeSettings
+from langchain_comet.runs import Event, RunTree, TreeSettings
 from langchain_comet.serialize import JSON
 from langchain_comet.session_summary import SessionSummary
 from langchain_comet.sink import CometSink
@@ -109,7 +109,7 @@ class Session:
 
     def _tick(self) -> None:
         if not self._sink_ended:
-            self.tree.drain_visualizations(older_than=VIZ_WAIT)
+            self.tree.drain_visualizations(due_only=True)
             self.sink.tick()
 
     def _switch_sink(self) -> None:

