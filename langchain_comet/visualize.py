@@ -122,11 +122,11 @@ class Visualizer:
 
     @property
     def process(self) -> render_process.RenderProcess | None:
-        """The renderer process this visualizer sends its texts to, if any (shared)."""
+        """The renderer process this visualizer sends its texts to, if any (shared; one
+        that failed answers every batch with its failure)."""
         if not isinstance(self._pipeline, str) or not render_process.enabled():
             return None
-        found = render_process.renderer(self._pipeline, self.styles)
-        return found if found.failure is None else None
+        return render_process.renderer(self._pipeline, self.styles)
 
     def submit(self, texts: Sequence[str]) -> Future[list[dict[str, str]]]:
         """Each text's pages, in order, once rendered: by the renderer process if there
