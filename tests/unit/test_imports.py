@@ -101,3 +101,17 @@ def test_a_cycle_is_found_and_named() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_renderer_program_imports_nothing_of_the_package() -> None:
+    """``spacy_pages.py`` is run by its path as the renderer process: importing any module
+    of the package there would import LangChain and comet_ml into it (``__init__``)."""
+    source = (PACKAGE_DIR / "spacy_pages.py").read_text(encoding="utf-8")
+    imported = {
+        alias.name if isinstance(node, ast.Import) else node.module or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported and not {name for name in imported if name.startswith(PACKAGE)}
+    assert "langchain_comet.spacy_pages" in import_graph()["langchain_comet.render_process"]
