@@ -41,6 +41,17 @@ def _leave_out(module: str, owner: str | None, name: str) -> Callable[[], None]:
     return patch
 
 
+def _no_budget() -> None:
+    """Every text and metric point over budget from the start: grouped, none one by one."""
+    from langchain_comet import budget
+
+    budget.TokenBucket.take = _refuse  # type: ignore[method-assign]
+
+
+def _refuse(*args: Any, **kwargs: Any) -> bool:
+    return False
+
+
 VARIANTS: dict[str, tuple[str, Callable[[], None] | None]] = {
     "all": ("everything, as shipped", None),
     "no-action-records": (
@@ -58,6 +69,10 @@ VARIANTS: dict[str, tuple[str, Callable[[], None] | None]] = {
     "no-spools": (
         "every spooled record (run records, action records, session rows)",
         _leave_out("store", "Spool", "append"),
+    ),
+    "no-burst": (
+        "the Comet budget's items one by one (texts, metric calls): all grouped instead",
+        _no_budget,
     ),
     "no-comet-calls": (
         "every comet_ml call made while recording (log_text, log_metrics, ...)",
