@@ -169,3 +169,17 @@ def test_the_renderer_ends_when_the_application_is_killed_with_sigkill():
             app.wait()
         if renderer and alive(renderer):
             os.kill(renderer, signal.SIGKILL)
+
+
+def test_a_renderer_that_cannot_start_costs_only_time(make_handler, finish, caplog, monkeypatch):
+    # A real program that ends at once, where the renderer's interpreter should be: an
+    # interpreter that cannot run it (uWSGI's sys.executable is uWSGI itself) does the same.
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    handler = make_handler(visualizations=["ent"])
+    with caplog.at_level(logging.WARNING, logger="langchain_comet"):
+        FakeListLLM(responses=TEXTS).batch(["a", "b"], config={"callbacks": [handler]})
+        archive = finish(handler)
+    pages = sorted(u.name for u in archive.uploads() if u.name.startswith("langchain-viz-"))
+    assert pages == ["langchain-viz-ent-0.html", "langchain-viz-ent-1.html"]
+    warnings = [r.getMessage() for r in caplog.records if "renderer process" in r.getMessage()]
+    assert len(warnings) == 1 and "exit code 1" in warnings[0], warnings
