@@ -138,8 +138,9 @@ class RenderProcess:
         while (item := self._outbox.get()) is not None:
             try:
                 write_frame(stdin, list(item))
-            except (OSError, ValueError) as exc:
-                self._fail(RendererFailed(f"the renderer process stopped taking texts: {exc!r}"))
+            except (OSError, ValueError) as exc:  # most often: it ended (a broken pipe)
+                why = _ended(process) or f"the renderer process stopped taking texts: {exc!r}"
+                self._fail(RendererFailed(why))
                 break
         with contextlib.suppress(OSError):
             stdin.close()
@@ -162,12 +163,11 @@ class RenderProcess:
                     future.set_exception(RendererFailed(f"the renderer process failed: {value}"))
         except (OSError, ValueError) as exc:
             why = f"reading its answers: {exc!r}"
-        try:
-            code = process.wait(CLOSE_TIMEOUT)
-        except subprocess.TimeoutExpired:
+        ended = _ended(process, CLOSE_TIMEOUT)
+        if ended is None:  # it answers garbage, or closed its output: it has to go
             process.kill()
-            code = process.wait()
-        self._fail(RendererFailed(why or f"the renderer process ended (exit code {code})"))
+            ended = _ended(process, CLOSE_TIMEOUT)
+        self._fail(RendererFailed(why or ended or "the renderer process stopped answering"))
 
     def _fail(self, failure: RendererFailed) -> None:
         """From now on nothing goes to the renderer; what waits for it fails."""
@@ -178,6 +178,15 @@ class RenderProcess:
         self._outbox.put(None)
         for future in waiting.values():
             future.set_exception(self.failure)
+
+
+def _ended(process: subprocess.Popen[bytes], wait: float = 1.0) -> str | None:
+    """How the renderer ended, once it has (within ``wait`` seconds); else ``None``."""
+    try:
+        code = process.wait(wait)
+    except subprocess.TimeoutExpired:
+        return None
+    return f"the renderer process ended (exit code {code})"
 
 
 # One renderer per pipeline and styles, shared by the process's handlers.

@@ -923,7 +923,7 @@ class RunTree:
         """Send the generations waiting for their pages to be rendered, in one spaCy batch
         (``due_only``: once the first has waited ``VIZ_WAIT``), and write the pages made
         by now; unless ``due_only``, wait for every batch sent (a flush, the end)."""
-        self._pages.drain(self.settings.visualizer, self.before_user_code, waiting=not due_only)
+        self._pages.drain(self.before_user_code, waiting=not due_only)
 
     def _write_page(self, style: str, idx: int, html: str, prompt: str | None) -> None:
         self.writer.visualization(style, idx, html, prompt)

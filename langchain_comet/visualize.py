@@ -159,7 +159,10 @@ class PageBatches:
         self._write = write
         self._batch = batch
         self._wait = wait
+        # What is being gathered, for which visualizer (the settings' at the time: a reset
+        # may change them before the batch goes), since when.
         self._gathering: list[tuple[int, str, str | None]] = []
+        self._gathered_for: Visualizer | None = None
         self._since = 0.0
         self._sent: deque[tuple[list[tuple[int, str, str | None]], Visualizer, Future[Pages]]]
         self._sent = deque()
@@ -169,21 +172,21 @@ class PageBatches:
         self, visualizer: Visualizer, idx: int, text: str, prompt: str | None, before: Before
     ) -> None:
         """One generation (``idx``: the seed's index of visualized generations)."""
+        if self._gathering and visualizer is not self._gathered_for:
+            self._send(before)
         if not self._gathering:
             self._since = time.monotonic()
+            self._gathered_for = visualizer
         self._gathering.append((idx, text, prompt))
         if len(self._gathering) >= self._batch:
-            self._send(visualizer, before)
+            self._send(before)
 
-    def drain(self, visualizer: Visualizer | None, before: Before, *, waiting: bool) -> None:
+    def drain(self, before: Before, *, waiting: bool) -> None:
         """Send what is gathered, if ``waiting`` or once its first text has waited long
         enough, then write the pages rendered by now: with ``waiting``, of every batch
         (a flush, the end)."""
         if self._gathering and (waiting or time.monotonic() - self._since >= self._wait):
-            if visualizer is None:
-                self._gathering = []
-            else:
-                self._send(visualizer, before)
+            self._send(before)
         while self._sent:
             batch, used, future = self._sent[0]
             if not waiting and not future.done():
@@ -194,8 +197,10 @@ class PageBatches:
                 for style, html in page.items():
                     self._write(style, idx, html, prompt)
 
-    def _send(self, visualizer: Visualizer, before: Before) -> None:
+    def _send(self, before: Before) -> None:
         batch, self._gathering = self._gathering, []
+        visualizer, self._gathered_for = self._gathered_for, None
+        assert visualizer is not None  # set with the first text gathered
         if visualizer.process is None and before is not None:
             before()  # a batch takes spaCy a while here: what waits goes to disk first
         texts = [text for _, text, _ in batch]

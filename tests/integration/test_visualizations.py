@@ -7,6 +7,7 @@ from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
+from langchain_comet.archive import Archive
 from langchain_comet.visualize import VisualizationError
 
 
@@ -77,6 +78,24 @@ def test_a_reset_asking_for_a_pipeline_that_is_not_installed_fails_and_changes_n
     assert archive.name == "before"
     (run,) = archive.runs()
     assert run["outputs"]["generations"][0][0]["text"] == "kept"
+
+
+def test_a_reset_to_other_styles_renders_what_came_before_it_as_it_was_asked(
+    make_handler, finish, offline_dir
+):
+    handler = make_handler(visualizations=["ent"])
+    llm = FakeListLLM(responses=["Rome is in Italy.", "Paris is in France."])
+    llm.invoke("before", config={"callbacks": [handler]})  # gathered, not yet rendered
+    first_id = handler.experiment.id
+    handler.flush_tracker(reset=True, visualizations=["dep"])
+    llm.invoke("after", config={"callbacks": [handler]})
+    second = finish(handler)
+    first = Archive(offline_dir / f"{first_id}.zip")
+    (before,) = [u for u in first.uploads() if u.name.startswith("langchain-viz-")]
+    (after,) = [u for u in second.uploads() if u.name.startswith("langchain-viz-")]
+    assert before.name == "langchain-viz-ent-0.html" and "Rome" in before.text
+    # ``idx`` is the handler's running count of visualized generations (not reset).
+    assert after.name == "langchain-viz-dep-1.html" and "Paris" in after.text
 
 
 def test_without_visualizations_no_pipeline_is_needed(make_handler):
