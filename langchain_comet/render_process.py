@@ -56,7 +56,6 @@ class RenderProcess:
     def __init__(self, pipeline: str, styles: Sequence[str]) -> None:
         self.pipeline = pipeline
         self.styles = list(styles)
-        self.owner = os.getpid()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._outbox: queue.SimpleQueue[tuple[int, list[str]] | None] = queue.SimpleQueue()
@@ -91,12 +90,9 @@ class RenderProcess:
             if self.failure is None:
                 self.failure = RendererFailed("the renderer process was closed")
         self._outbox.put(None)
-        if process is not None:
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None and _ended(process, timeout) is None:
+            process.kill()
+            process.wait()
         self._fail(self.failure)
 
     def forget(self) -> None:

@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from langchain_comet import render_process, spacy_pages
+from langchain_comet import render_process
 from langchain_comet.failures import Failures
+from langchain_comet.render_process import Pages
 from langchain_comet.serialize import truncate
-from langchain_comet.spacy_pages import PageRenderer, unread_components
+from langchain_comet.spacy_pages import PageRenderer, load_pipeline, unread_components
 
 __all__ = [
     "MAX_VISUALIZED_CHARS",
@@ -48,7 +49,6 @@ INSTALL_HINT = "pip install 'langchain-comet[viz]'"
 RENDER_TIMEOUT = 120.0
 
 logger = logging.getLogger("langchain_comet")
-Pages = list[dict[str, str]]
 Before = Callable[[], None] | None
 
 
@@ -128,13 +128,13 @@ class Visualizer:
             return None
         return render_process.renderer(self._pipeline, self.styles)
 
-    def submit(self, texts: Sequence[str]) -> Future[list[dict[str, str]]]:
+    def submit(self, texts: Sequence[str]) -> Future[Pages]:
         """Each text's pages, in order, once rendered: by the renderer process if there
         is one, else here and now."""
         process = self.process
         if process is not None:
             return process.submit(bounded(texts))
-        done: Future[list[dict[str, str]]] = Future()
+        done: Future[Pages] = Future()
         try:
             done.set_result(self.render_many(texts))
         except Exception as exc:
@@ -251,8 +251,3 @@ def bounded(texts: Sequence[str]) -> list[str]:
     model may emit a lone surrogate. The length bound keeps one generation from holding
     up the renderer."""
     return [truncate(text, MAX_VISUALIZED_CHARS) for text in texts]
-
-
-def load_pipeline(name: str) -> Any:
-    """The installed pipeline ``name``, loaded once per process and shared."""
-    return spacy_pages.load_pipeline(name)
