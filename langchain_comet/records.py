@@ -6,7 +6,7 @@ A module of its own so that the run tree (``runs.py``), the redacting wrapper
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from langchain_comet.serialize import JSON
@@ -26,7 +26,9 @@ class RecordWriter(Protocol):
 
     def run(self, record: dict[str, JSON]) -> None: ...
 
-    def started(self, record: dict[str, JSON]) -> None: ...
+    def started(self, run_id: JSON, record: Callable[[], dict[str, JSON]]) -> None:
+        """A run that started; ``record()`` makes its started record, which is only needed
+        if a sync finds the run still open (most end within milliseconds)."""
 
     def row(self, row: dict[str, JSON]) -> None: ...
 

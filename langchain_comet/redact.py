@@ -108,8 +108,11 @@ class RedactingWriter:
     def run(self, record: dict[str, JSON]) -> None:
         self._writer.run(self._object(record))
 
-    def started(self, record: dict[str, JSON]) -> None:
-        self._writer.started(self._object(record))
+    def started(self, run_id: JSON, record: Callable[[], dict[str, JSON]]) -> None:
+        # Redacted now, not when a sync needs it: the redactor is the user's code, which
+        # must not run inside the store's sync.
+        redacted = self._object(record())
+        self._writer.started(run_id, lambda: redacted)
 
     def row(self, row: dict[str, JSON]) -> None:
         self._writer.row(self._object(row))

@@ -374,10 +374,10 @@ class CometSink:
         self.store.ended(record.get("run_id"))
         self._disk(self.runs.append, record)
 
-    def started(self, record: dict[str, JSON]) -> None:
+    def started(self, run_id: JSON, record: Callable[[], dict[str, JSON]]) -> None:
         """A run that started: what ``recover`` writes as ``incomplete`` if it never ends
-        (on disk at the next sync if it is still open then)."""
-        self.store.started(record)
+        (made and on disk at the next sync if it is still open then)."""
+        self.store.started(run_id, record)
 
     def row(self, row: dict[str, JSON]) -> None:
         self._disk(self.rows.append, row)

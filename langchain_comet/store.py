@@ -62,6 +62,7 @@ def _not_json(value: Any) -> Any:
 # json's C encoder, built once: JSONEncoder.encode builds it anew on every call, which
 # costs more than encoding a record. Compact, UTF-8 text, NaN refused; no cycle check,
 # which records made of to_json output never need (a cycle still fails, and is caught).
+# Used where orjson is not installed (it is wherever LangChain's langsmith is, on CPython).
 _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 _PY_ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_not_json
@@ -81,12 +82,34 @@ def _encode_record(record: dict[str, JSON]) -> str:
     return "".join(_encode(record, 0))
 
 
+def _json_line_stdlib(record: dict[str, JSON]) -> bytes:
+    return (_encode_record(record) + "\n").encode("utf-8")
+
+
+def _orjson_line(record: dict[str, JSON]) -> bytes:
+    return _orjson.dumps(record, option=_orjson.OPT_APPEND_NEWLINE)
+
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - CPython wheels exist for every supported version
+    _fast_line = _json_line_stdlib
+else:
+    # The same compact, UTF-8 line as json's C encoder, about 8 times faster: records are
+    # the bulk of the worker's encoding (~9 KB a 3-step chain call). It writes a
+    # non-finite float as null where json refuses it; records carry none (every value
+    # from the application goes through to_json, which spells them "NaN"/"Infinity",
+    # and metrics drop them), and it refuses what json refuses otherwise.
+    _fast_line = _orjson_line
+
+
 def json_line(record: dict[str, JSON]) -> bytes:
-    """One strict JSON line, UTF-8. Records are built from ``to_json`` output, so the C
-    encoder nearly always suffices; anything it rejects (a stray NaN, a lone surrogate in
-    a name) goes through the full converter instead of being lost."""
+    """One strict JSON line, UTF-8. Records are built from ``to_json`` output, so the fast
+    encoder nearly always suffices; anything it rejects (a lone surrogate in a name, an
+    integer past 64 bits, a key that is not a string) goes through the full converter
+    instead of being lost."""
     try:
-        return (_encode_record(record) + "\n").encode("utf-8")
+        return _fast_line(record)
     except (TypeError, ValueError, RecursionError):
         return (dumps(record, None, None) + "\n").encode("utf-8")
 
@@ -354,9 +377,10 @@ class SessionStore:
         self._pending_size = 0
         self._size = 0
         self._spools: list[Spool] = []
-        # Runs started since the last sync, by run id: written at the sync only if still
-        # open (most runs end within milliseconds, and never cost a line).
-        self._starting: dict[JSON, dict[str, JSON]] = {}
+        # Runs started since the last sync, by run id, each with what makes its record:
+        # made and written at the sync only if still open (most runs end within
+        # milliseconds, and never cost a record or a line).
+        self._starting: dict[JSON, Callable[[], dict[str, JSON]]] = {}
         self._open_runs: Spool | None = None
         self._files = 0
         self._last_sync = time.monotonic()
@@ -424,9 +448,9 @@ class SessionStore:
                 )
         return self._moved_to
 
-    def started(self, record: dict[str, JSON]) -> None:
-        """A run that started (its ids, type, name, start time)."""
-        self._starting[record.get("run_id")] = record
+    def started(self, run_id: JSON, record: Callable[[], dict[str, JSON]]) -> None:
+        """A run that started; ``record()`` makes its ids, type, name, start time."""
+        self._starting[run_id] = record
 
     def ended(self, run_id: JSON) -> None:
         """A run that ended: unless a sync already wrote its start, it never will."""
@@ -439,7 +463,7 @@ class SessionStore:
         if self._open_runs is None:
             self._open_runs = self.spool(OPEN_RUNS_SPOOL)
         for record in starting.values():
-            self._open_runs.append(record)
+            self._open_runs.append(record())
 
     def journal(self, record: dict[str, JSON]) -> None:
         """Append one record to ``journal.jsonl`` (written by the next :meth:`sync`)."""

@@ -158,3 +158,37 @@ def test_a_spool_whose_folder_became_a_file_opens_its_next_file_in_the_fallback(
 
     assert handed is not None and handed.is_relative_to(moved)
     assert [json.loads(line) for line in handed.read_text().splitlines()] == [{"n": 1}]
+
+
+def test_a_line_is_strict_compact_json_that_reads_back_as_the_record():
+    from langchain_comet.store import json_line
+
+    record = {
+        "run_id": "01a23032-2d61-75ae-86e8-42c596f4ea1e",
+        "name": 'naïve \u2028 \x1f "quoted" / 𝄞',
+        "latency_ms": 0.1679800006968435,
+        "tiny": 1e-05,
+        "huge": 1.5e300,
+        "count": 2**63 - 1,
+        "flags": [True, False, None],
+        "nested": {"tuple": (1, 2), "empty": {}},
+    }
+    line = json_line(record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert b": " not in line and b", " not in line  # compact
+    back = json.loads(line.decode("utf-8"), parse_constant=reject)
+    assert back == {**record, "nested": {"tuple": [1, 2], "empty": {}}}
+
+
+def test_what_the_fast_encoder_cannot_write_is_converted_in_a_line():
+    from langchain_comet.store import json_line
+
+    for value, expected in (
+        (2**64, str(2**64)),  # past 64 bits: as to_json spells it
+        ({1: "int key"}, {"1": "int key"}),
+        ("lone \ud800", "lone \ufffd"),
+    ):
+        line = json_line({"value": value})
+        assert json.loads(line.decode("utf-8"), parse_constant=reject) == {"value": expected}
+    # A NaN no converter spelt out is still strict JSON, never a NaN literal.
+    json.loads(json_line({"nan": float("nan")}).decode("utf-8"), parse_constant=reject)
