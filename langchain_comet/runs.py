@@ -14,7 +14,7 @@ import dataclasses
 import math
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -149,7 +149,7 @@ class _Run:
     # What paused a descendant (LangGraph's interrupt()): this run ends interrupted too.
     interrupts: list[dict[str, JSON]] | None = None
     # The ids as strings, made once: every record and text of the run carries them.
-    ids: dict[str, JSON] = field(default_factory=dict)
+    ids: dict[str, JSON] = field(init=False)
     # LLM runs: what the model saw (invocation_params, tools, prompt_template, ...).
     model_inputs: dict[str, JSON] = field(default_factory=dict)
     media: RunMedia = field(default_factory=RunMedia)
@@ -159,26 +159,23 @@ class _Run:
     # LangGraph fields, which its started record and its run record share.
     metadata_json: JSON = None
     fields: dict[str, JSON] = field(default_factory=dict)
+    # The open parent run, if any: its id strings are this run's parent and trace ids
+    # (``str(UUID)`` is Python code, and a chain call makes a dozen).
+    parent: InitVar[_Run | None] = None
 
-    def __post_init__(self) -> None:
-        if not self.ids:
+    def __post_init__(self, parent: _Run | None) -> None:
+        if parent is not None:
+            self.ids = {
+                "run_id": str(self.run_id),
+                "parent_run_id": parent.ids["run_id"],
+                "trace_id": parent.ids["trace_id"],
+            }
+        else:
             self.ids = {
                 "run_id": str(self.run_id),
                 "parent_run_id": str(self.parent_run_id) if self.parent_run_id else None,
                 "trace_id": str(self.trace_id),
             }
-
-
-def _ids_of(run_id: UUID, parent: _Run | None) -> dict[str, JSON]:
-    """A run's ids as strings, taking its parent's and trace's from ``parent``; empty
-    (made from the UUIDs) for a run without an open parent."""
-    if parent is None:
-        return {}
-    return {
-        "run_id": str(run_id),
-        "parent_run_id": parent.ids["run_id"],
-        "trace_id": parent.ids["trace_id"],
-    }
 
 
 @dataclass(slots=True)
@@ -418,8 +415,7 @@ class RunTree:
             run_id=run_id,
             parent_run_id=event.parent_run_id,
             trace_id=trace_id,
-            # A child's parent and trace ids as its parent spelt them (str(UUID) is Python).
-            ids=_ids_of(run_id, parent),
+            parent=parent,
             run_type=run_type,
             name=self._text_of(_run_name(data.get("name"), data.get("serialized"), run_type)),
             start_wall=event.wall,

@@ -76,14 +76,9 @@ _encode = (
 )
 
 
-def _encode_record(record: dict[str, JSON]) -> str:
-    if _encode is None:
-        return _PY_ENCODER.encode(record)
-    return "".join(_encode(record, 0))
-
-
 def _json_line_stdlib(record: dict[str, JSON]) -> bytes:
-    return (_encode_record(record) + "\n").encode("utf-8")
+    text = _PY_ENCODER.encode(record) if _encode is None else "".join(_encode(record, 0))
+    return (text + "\n").encode("utf-8")
 
 
 def _orjson_line(record: dict[str, JSON]) -> bytes:
