@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.child import emit, network_error, run_child
 
-CONTENDERS = ("noop", "ours", "community", "opik", "langfuse", "mlflow")
+CONTENDERS = ("noop", "ours", "ours+recorder", "community", "opik", "langfuse", "mlflow")
 WARMUP_CALLS = 200
 BUDGET_CHECK_EVERY = 100
 # Handlers measured here stay referenced until the process exits: dropping ours would run
@@ -28,18 +28,32 @@ _KEEP_ALIVE: list[Any] = []
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def rss_mb() -> float:
-    """Resident set size from /proc/self/statm (stdlib only)."""
-    with open("/proc/self/statm", encoding="ascii") as statm:
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size from /proc/<pid>/statm (stdlib only)."""
+    with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * _PAGE_MB
+
+
+def recorder_rss_mb(handler: Any) -> float:
+    """The resident set size of ours' recorder process, if it has one: the application's
+    memory too (it holds what the worker thread would hold in the application)."""
+    link = getattr(getattr(handler, "_session", None), "_link", None)
+    process = getattr(link, "_process", None)
+    if process is None:
+        return 0.0
+    try:
+        return rss_mb(process.pid)
+    except OSError:
+        return 0.0
 
 
 def held(handler: Any) -> int | None:
     """Work the handler holds in memory: ours' queued events, the community's records,
     the traces an OpikTracer keeps for ``created_traces()``."""
     worker = getattr(getattr(handler, "_session", None), "worker", None)
-    if worker is not None:
-        return int(worker.pending)
+    pending = getattr(worker, "pending", None)
+    if pending is not None:
+        return int(pending)
     records = getattr(handler, "action_records", None)
     if records is None:
         records = getattr(handler, "_created_traces", None)
@@ -51,7 +65,7 @@ def sample(calls: int, started: float, handler: Any) -> dict[str, Any]:
     point: dict[str, Any] = {
         "calls": calls,
         "elapsed_s": round(time.perf_counter() - started, 3),
-        "rss_mb": rss_mb(),
+        "rss_mb": rss_mb() + recorder_rss_mb(handler),
         "held": held(handler),
     }
     if tracemalloc.is_tracing():

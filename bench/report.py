@@ -13,7 +13,12 @@ BASELINE = "noop"
 # Issue #16: hot path <= 1.2x; total incl. flush <= 1.5x with defaults, <= 1.7x with
 # complexity_metrics (on chain, chat-stream and batch8).
 HOT_TARGET = 1.2
-TOTAL_TARGETS = {"ours": 1.5, "ours+complexity": 1.7}
+TOTAL_TARGETS = {
+    "ours": 1.5,
+    "ours+complexity": 1.7,
+    "ours+recorder": 1.5,
+    "ours+complexity+recorder": 1.7,
+}
 MEMORY_TARGET_MB = 20.0
 FLUSH_TARGET = 10.0
 SECTION_NAMES = ("latency", "memory", "flush", "saturation")
@@ -130,7 +135,13 @@ def verdict(target: str, value: float | None, ok: bool, detail: str, why: str = 
 
 def latency_verdicts(latency: dict[str, Any]) -> list[Verdict]:
     verdicts = []
-    for contender in ("ours", "ours+complexity", "ours+analysis"):
+    for contender in (
+        "ours",
+        "ours+complexity",
+        "ours+analysis",
+        "ours+recorder",
+        "ours+complexity+recorder",
+    ):
         for name, workload in latency.items():
             value = ratios(workload, contender)["hot_mean_us"]
             reason = workload["contenders"].get(contender, {}).get("unavailable") or ""
@@ -188,7 +199,7 @@ def flush_verdict(flush: dict[str, Any]) -> Verdict:
 def saturation_verdicts(saturation: dict[str, Any]) -> list[Verdict]:
     """Nothing dropped: every call of the saturated window is a trace where it landed."""
     verdicts = []
-    for name in ("ours", "ours+complexity"):
+    for name in ("ours", "ours+complexity", "ours+recorder", "ours+complexity+recorder"):
         stats = saturation["contenders"].get(name, {})
         traces = stats.get("traces")
         calls = stats.get("traced_calls")

@@ -23,7 +23,16 @@ from typing import Any
 from bench.child import emit, network_error, run_child
 from bench.stats import mean
 
-CONTENDERS = ("noop", "ours", "ours+complexity", "opik", "langfuse", "mlflow")
+CONTENDERS = (
+    "noop",
+    "ours",
+    "ours+complexity",
+    "ours+recorder",
+    "ours+complexity+recorder",
+    "opik",
+    "langfuse",
+    "mlflow",
+)
 WARMUP_CALLS = 20
 BASELINE = "noop"
 

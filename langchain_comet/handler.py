@@ -26,18 +26,19 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
-from langchain_comet import assets, attributes, control_flow, feedback, graph, lifecycle
+from langchain_comet import assets, attributes, control_flow, feedback, graph, lifecycle, recorder
 from langchain_comet.attributes import TraceStart
-from langchain_comet.experiment import ExperimentHandle, ExperimentSettings, start_experiment
+from langchain_comet.experiment import ExperimentHandle, ExperimentSettings
 from langchain_comet.failures import Failures
 from langchain_comet.metrics import CustomMetrics
 from langchain_comet.pricing import Pricer
+from langchain_comet.recorder import RecorderSession
 from langchain_comet.redact import cover_own_words
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_ITEMS, DEFAULT_MAX_TEXT_CHARS, JSON, head
-from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session
-from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink, open_store
+from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session, new_sink
+from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink
 from langchain_comet.store import orphaned_sessions
 from langchain_comet.visualize import STYLES as VISUALIZATION_STYLES
 from langchain_comet.visualize import Visualizer, resolve_pipeline
@@ -182,22 +183,39 @@ class CometCallbackHandler(BaseCallbackHandler):
         self._resumes = control_flow.ResumeStore()
         self._last_trace_id: UUID | None = None
         failures = self._failures
-        make_sink = functools.partial(_new_sink, failures)
-        # Online, the experiment is created on the connect thread: never waited for here.
-        sink = (
-            make_sink(settings)
-            if experiment is None
-            else _new_sink(failures, settings, ExperimentHandle.of(experiment))
+        tree = self._tree_settings()
+        self._session: Session | RecorderSession
+        why_not = (
+            recorder.unavailable(
+                tree, experiment=experiment, raise_error=raise_error, custom_metrics=custom_metrics
+            )
+            if recorder.requested()
+            else None
         )
-        _warn_of_orphans(sink)
-        self._session = Session(
-            sink,
-            self._tree_settings(),
-            failures,
-            experiment_settings=settings,
-            make_sink=make_sink,
-            exit_timeout=exit_timeout,
-        )
+        if recorder.requested() and why_not is None:
+            self._session = RecorderSession(
+                tree,
+                failures,
+                experiment_settings=settings,
+                exit_timeout=exit_timeout,
+                resumes=self._resumes,
+                in_process=functools.partial(_in_process_session, failures, exit_timeout),
+            )
+        else:
+            if why_not is not None:
+                logger.info("langchain-comet: recording in this process: %s", why_not)
+            # Online, the experiment is created on the connect thread: never waited for here.
+            handle = None if experiment is None else ExperimentHandle.of(experiment)
+            sink = new_sink(failures, settings, handle)
+            _warn_of_orphans(sink)
+            self._session = Session(
+                sink,
+                tree,
+                failures,
+                experiment_settings=settings,
+                make_sink=functools.partial(new_sink, failures),
+                exit_timeout=exit_timeout,
+            )
         weakref.finalize(self, self._session.close_soon).atexit = False
         lifecycle.register_fork_aware(self)
 
@@ -217,7 +235,7 @@ class CometCallbackHandler(BaseCallbackHandler):
         connect deadline at most (``langchain_comet.experiment.CONNECT_DEADLINE``), after
         which it is the offline fallback. Callbacks never wait for it.
         """
-        return self._session.sink.experiment
+        return self._session.experiment
 
     # -- configuration ------------------------------------------------------------------
 
@@ -868,14 +886,22 @@ def _check_timeout(name: str, value: Any) -> None:
         )
 
 
-def _new_sink(
-    failures: Failures, settings: ExperimentSettings, handle: ExperimentHandle | None = None
-) -> CometSink:
-    """A new experiment as ``settings`` say (created online on the connect thread), with
-    its session folder."""
-    if handle is None:
-        handle = start_experiment(settings, failures)
-    return CometSink(handle, failures, open_store(handle, settings, failures))
+def _in_process_session(
+    failures: Failures,
+    exit_timeout: float | None,
+    settings: ExperimentSettings,
+    tree: TreeSettings,
+) -> Session:
+    """A session in this process: when the recorder process failed."""
+    sink = new_sink(failures, settings)
+    return Session(
+        sink,
+        tree,
+        failures,
+        experiment_settings=settings,
+        make_sink=functools.partial(new_sink, failures),
+        exit_timeout=exit_timeout,
+    )
 
 
 def _warn_of_orphans(sink: CometSink) -> None:

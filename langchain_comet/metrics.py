@@ -156,6 +156,9 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
 
 def describe(values: Sequence[float]) -> dict[str, float]:
     """``DataFrame.describe()``'s statistics of ``values``; ``std`` only when defined."""
+    if len(values) == 1:  # one generation per LLM run, the common case: every one is it
+        (only,) = values
+        return dict.fromkeys(_ONE_VALUE, only) | {"count": 1.0} if math.isfinite(only) else {}
     ordered = sorted(values)
     count = len(ordered)
     stats = {"count": float(count), "mean": math.fsum(ordered) / count}
@@ -166,6 +169,9 @@ def describe(values: Sequence[float]) -> dict[str, float]:
         stats[label] = percentile(ordered, q)
     stats["max"] = ordered[-1]
     return {name: value for name, value in stats.items() if math.isfinite(value)}
+
+
+_ONE_VALUE = ("count", "mean", "min", "25%", "50%", "75%", "max")
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:

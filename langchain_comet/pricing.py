@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from genai_prices import Usage
 from genai_prices.data import providers as BUNDLED_PROVIDERS
@@ -147,8 +147,13 @@ class Pricer:
 
     def __init__(self, prices: object = None) -> None:
         self.user_prices = check_prices(prices)
+        self._given = prices
         self._snapshot = _bundled_snapshot()
         self._cache: dict[tuple[str | None, tuple[str, ...]], Price | None] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # To the recorder process: the user's prices, not the bundled snapshot (~700 KB).
+        return (Pricer, (self._given,))
 
     def cost(
         self,

@@ -115,6 +115,11 @@ class Event(dict[str, Any]):
     def __repr__(self) -> str:
         return f"Event({self.action!r}, run_id={self.run_id}, data={dict.__repr__(self)})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # To the recorder process (recorder.py): its own arguments, not a dict's state.
+        fields = (self.action, self.run_id, self.parent_run_id, self.counters, self.wall)
+        return (Event, (*fields, self.perf, dict(self)))
+
     __eq__ = object.__eq__  # an event is itself, not its arguments
     __ne__ = object.__ne__
     __hash__ = object.__hash__  # type: ignore[assignment]
@@ -248,6 +253,31 @@ def error_info(error: BaseException, max_chars: int | None) -> dict[str, JSON]:
             short = truncate(cls.__qualname__, _MAX_TYPE_CHARS)
             message = f"<unprintable {short}: {type(exc).__name__}>"
     return {"type": name, "message": message, "traceback": trace}
+
+
+class DescribedError(Exception):
+    """An exception as :func:`error_info` described it in the application's process: what
+    crosses to the recorder process (recorder.py) instead of the exception, whose
+    traceback does not pickle and whose class may not import there."""
+
+    def __init__(self, info: dict[str, JSON]) -> None:
+        super().__init__(info)
+        self.info = info
+
+    def described(self, max_chars: int | None) -> dict[str, JSON]:
+        return {
+            key: truncate(value, _MAX_TYPE_CHARS if key == "type" else max_chars)
+            if isinstance(value, str)
+            else value
+            for key, value in self.info.items()
+        }
+
+
+def described(error: BaseException, max_chars: int | None) -> dict[str, JSON]:
+    """:func:`error_info` of ``error``, or what it said in the application's process."""
+    if isinstance(error, DescribedError):
+        return error.described(max_chars)
+    return error_info(error, max_chars)
 
 
 # What traceback writes for an exception whose __str__ raised.
@@ -709,7 +739,7 @@ class RunTree:
         payload: dict[str, JSON] = {
             "attempt": self._json(event.data["attempt"]),
             "error": (
-                error_info(error, self.settings.max_chars)
+                described(error, self.settings.max_chars)
                 if isinstance(error, BaseException)
                 else None
             ),
@@ -1033,7 +1063,7 @@ class RunTree:
         if event.data.get("control_flow"):
             self._interrupted(event, run)
             return
-        info = error_info(event.data["error"], self.settings.max_chars)
+        info = described(event.data["error"], self.settings.max_chars)
         model = (
             usage.model_name(run.metadata, run.invocation_params)
             if run.run_type in LLM_RUN_TYPES

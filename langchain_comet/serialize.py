@@ -162,6 +162,32 @@ def items_marker(total: int) -> str:
     return f"…[truncated, {total} items]"
 
 
+class Converted:
+    """A value made JSON in the application's process before it crossed to the recorder
+    process (recorder.py), because its class might not import there: it converts to the
+    JSON it was made, and reads as the text ``str`` made of it there."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, value: JSON, text: str) -> None:
+        self.value = value
+        self.text = text
+
+    @classmethod
+    def of(cls, obj: Any, max_chars: int | None, max_items: int | None) -> Converted:
+        """``obj`` as its JSON and its text, each made once (one ``str`` per event)."""
+        return cls(to_json(obj, max_chars, max_items), text_of(obj, max_chars, max_items))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Converted, (self.value, self.text))
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return dumps(self.value, None)
+
+
 class CutList(list[Any]):
     """The first items of a longer sequence, copied on the application's thread."""
 
@@ -429,6 +455,8 @@ class _Converter:
             self.active.discard(key)
 
     def _convert_container(self, obj: Any, depth: int) -> JSON:
+        if type(obj) is Converted:
+            return obj.value
         if isinstance(obj, Mapping):
             return self._mapping(obj, depth)
         if isinstance(obj, _SEQUENCE_TYPES):

@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_comet import lifecycle
-from langchain_comet.experiment import ExperimentSettings
+from langchain_comet.experiment import ExperimentHandle, ExperimentSettings, start_experiment
 from langchain_comet.failures import Failures
 from langchain_comet.runs import Event, RunTree, TreeSettings
 from langchain_comet.serialize import JSON
 from langchain_comet.session_summary import SessionSummary
-from langchain_comet.sink import CometSink
+from langchain_comet.sink import CometSink, open_store
 from langchain_comet.worker import Worker
 
 logger = logging.getLogger("langchain_comet")
@@ -124,6 +124,48 @@ class Session:
 
     def _worker_failed(self, exc: BaseException) -> None:
         self.failures.report("recording an event", exc, background=True)
+
+    @property
+    def experiment(self) -> Any:
+        """The comet_ml experiment records go to now."""
+        return self.sink.experiment
+
+    # -- in the recorder process (recorder_main.py): its one thread does the worker's work
+
+    def apply_here(self, event: Event) -> None:
+        """Record ``event`` on the calling thread; a failure is reported, never raised."""
+        try:
+            self._apply(event)
+        except Exception as exc:
+            self._worker_failed(exc)
+
+    def tick_here(self) -> None:
+        """The worker's tick, on the calling thread."""
+        try:
+            self._tick()
+        except Exception as exc:
+            self._worker_failed(exc)
+
+    def flush_here(
+        self,
+        *,
+        model: tuple[Mapping[str, JSON], JSON, str] | None = None,
+        finish: bool = False,
+        reset: bool = False,
+        tree_settings: TreeSettings | None = None,
+        graph: tuple[JSON, str] | None = None,
+        settings: ExperimentSettings | None = None,
+    ) -> None:
+        """:meth:`flush` on the calling thread; ``settings``: the next experiment's."""
+        if settings is not None:
+            self.settings = settings
+        self._flush(model, finish, reset, tree_settings, graph)
+
+    def close_here(self) -> None:
+        """:meth:`close` on the calling thread, without a bound: the recorder's end."""
+        self.closed = True
+        self._final_flush()
+        self.worker.stop_soon()
 
     # -- flush --------------------------------------------------------------------------
 
@@ -297,12 +339,22 @@ class Session:
         self.pid = os.getpid()
         self._finished = threading.Event()
         self.failures.after_fork_in_child()
-        self.settings = _child_settings(self.settings, parent_id, parent_pid, self.pid)
+        self.settings = child_settings(self.settings, parent_id, parent_pid, self.pid)
         self.tree = RunTree(self.sink, self.tree_settings, self.failures)
         self._sink_ended = True
         self._inherited = True
         self.worker = self._new_worker()
         self.submit = self.worker.submit
+
+
+def new_sink(
+    failures: Failures, settings: ExperimentSettings, handle: ExperimentHandle | None = None
+) -> CometSink:
+    """A new experiment as ``settings`` say (created online on the connect thread), with
+    its session folder."""
+    if handle is None:
+        handle = start_experiment(settings, failures)
+    return CometSink(handle, failures, open_store(handle, settings, failures))
 
 
 def _smaller(a: float | None, b: float | None) -> float | None:
@@ -313,7 +365,7 @@ def _smaller(a: float | None, b: float | None) -> float | None:
     return min(a, b)
 
 
-def _child_settings(
+def child_settings(
     settings: ExperimentSettings, parent_id: str | None, parent_pid: int, pid: int
 ) -> ExperimentSettings:
     """A forked child's experiment: the parent's settings, named after it and the child's

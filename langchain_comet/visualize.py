@@ -102,6 +102,12 @@ class Visualizer:
         self._pipeline = pipeline
         self._inline: PageRenderer | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # To the recorder process: a pipeline by name (a loaded one stays in-process).
+        if not isinstance(self._pipeline, str):
+            raise TypeError("a loaded spaCy pipeline is not sent to another process")
+        return (Visualizer, (self._pipeline, self.styles))
+
     def give_up_process(self) -> None:
         """End the renderer process (it did not answer in time): later batches are
         rendered here."""
