@@ -221,7 +221,15 @@ class RecorderSession:
         """The experiment's id and offline directory, once the process has made it (an
         online one may still be being created when the session opens: then asked for)."""
         self.ready.wait(READY_TIMEOUT)
-        if self.info.get("id") is None and self.fallback is None and self.failed is None:
+        with self.failing:  # made by now, if the process failed
+            fallback = self.fallback
+        if fallback is not None:
+            experiment = fallback.experiment
+            return {
+                "id": getattr(experiment, "id", None),
+                "offline_directory": getattr(experiment, "offline_directory", None),
+            }
+        if self.info.get("id") is None and self.failed is None:
             job = _Job("describe", {})
             self._put(job)
             with contextlib.suppress(TimeoutError):
@@ -303,7 +311,12 @@ class RecorderSession:
         if self.fallback is not None:
             return  # the in-process session looks after itself (lifecycle)
         self.settings = child_settings(self.settings, self.info.get("id"), parent_pid, self.pid)
+        parent = self.info
         self._new_state()
+        # Until it records (and opens an experiment of its own), its experiment is the
+        # parent's, as with a session in the application's process.
+        self.info = parent
+        self.ready.set()
         self.closed = False
         self._link = _link()  # lifecycle's fork hook has let go of the parent's
         self._link.add(self)
@@ -446,27 +459,40 @@ class _Link:
     # -- sending ------------------------------------------------------------------------
 
     def _send(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._send_all(items)
+            except Exception as exc:  # a bug here must not leave events waiting forever
+                self._fail(f"the recorder process's sender failed: {exc!r}")
+                # To the application's process now: nothing lost (what the process had
+                # taken of these may be recorded twice).
+                try:
+                    self._send_all(items)
+                except Exception as again:
+                    logger.warning("langchain-comet: recording failed: %r", again)
+
+    def _send_all(self, items: list[tuple[RecorderSession, Event | _Job | _Open]]) -> None:
+        """Events in batches per session, jobs in their place between them."""
         batch: list[Event] = []
         owner: RecorderSession | None = None
-        while True:
-            item: tuple[RecorderSession, Event | _Job | _Open] | None = self._queue.get()
-            while item is not None:
-                session, what = item
-                if isinstance(what, Event):
-                    if session is not owner or len(batch) >= BATCH:
-                        self._events(owner, batch)
-                        batch, owner = [], session
-                    batch.append(prepare(what))
-                else:
+        for session, what in items:
+            if isinstance(what, Event):
+                if session is not owner or len(batch) >= BATCH:
                     self._events(owner, batch)
-                    batch, owner = [], None
+                    batch, owner = [], session
+                batch.append(prepare(what))
+            else:
+                self._events(owner, batch)
+                batch, owner = [], None
+                if not (isinstance(what, _Job) and what.future.done()):
                     self._control(session, what)
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    item = None
-            self._events(owner, batch)
-            batch, owner = [], None
+        self._events(owner, batch)
 
     def _events(self, session: RecorderSession | None, batch: list[Event]) -> None:
         if session is None or not batch:
@@ -576,7 +602,13 @@ class _Link:
         stdout: Any = process.stdout
         try:
             while (frame := read_frame(stdout)) is not None:
-                self._answer(pickle.loads(frame))
+                message = pickle.loads(frame)
+                try:
+                    self._answer(message)
+                except Exception as exc:  # one answer: the others still count
+                    logger.warning(
+                        "langchain-comet: an answer of the recorder process failed: %r", exc
+                    )
         except Exception as exc:
             self._fail(f"reading the recorder process's answers: {exc!r}")
         code = process.wait()
@@ -607,13 +639,23 @@ class _Link:
 # The application's link to its recorder process; a forked child makes its own.
 _LINK: _Link | None = None
 _LINK_LOCK = threading.Lock()
+# After its recorder process failed, handlers made later start a new one, this many times
+# in a process at most (one that cannot start would otherwise be tried, and warned of, by
+# every handler made per request).
+MAX_RESTARTS = 3
+_restarts = 0
 
 
 def _link() -> _Link:
-    global _LINK
+    """The link new handlers use: the process's, or a new one if it failed (bounded)."""
+    global _LINK, _restarts
     with _LINK_LOCK:
         if _LINK is not None and _LINK.pid != os.getpid():
             _LINK.forget()  # a forked child's, if the fork hook has not run yet
+            _LINK = None
+            _restarts = 0
+        if _LINK is not None and _LINK.failed is not None and _restarts < MAX_RESTARTS:
+            _restarts += 1
             _LINK = None
         if _LINK is None:
             _LINK = _Link()
@@ -621,11 +663,12 @@ def _link() -> _Link:
 
 
 def _after_fork_in_child() -> None:
-    global _LINK, _LINK_LOCK
+    global _LINK, _LINK_LOCK, _restarts
     _LINK_LOCK = threading.Lock()  # a thread of the parent may have held it
     if _LINK is not None and _LINK.pid != os.getpid():
         _LINK.forget()
         _LINK = None
+    _restarts = 0
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

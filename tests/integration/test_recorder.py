@@ -176,6 +176,13 @@ def test_when_the_process_is_killed_recording_goes_on_in_the_application(
     assert done.returncode == 0, done.stderr
     found = traces_by_archive(offline_dir)
     assert sorted(i for traces in found.values() for i in traces) == [str(i) for i in range(6)]
+    # A handler made later starts a new recorder process.
+    later = CometCallbackHandler(offline_directory=str(offline_dir / "later"), online=False)
+    assert isinstance(later._session, RecorderSession)
+    assert later.experiment.id is not None and later._session.fallback is None
+    assert later._session._link._process is not None
+    assert later._session._link._process.pid != process.pid
+    later.flush_tracker(finish=True)
 
 
 KILLED_APP = textwrap.dedent(
@@ -305,3 +312,19 @@ def test_handlers_made_one_after_another_share_one_process(
     assert len(pids) == 1
     found = traces_by_archive(offline_dir)
     assert sorted(found.values()) == [["0"], ["1"], ["2"]]
+
+
+def test_a_reset_makes_handler_experiment_the_new_one(
+    recorded: CometCallbackHandler, offline_dir: Path
+) -> None:
+    chain = PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])
+    chain.invoke({"i": 1}, {"callbacks": [recorded]})
+    first = recorded.experiment.id
+    assert recorded.experiment.offline_directory == str(offline_dir)
+    recorded.flush_tracker(reset=True)
+    second = recorded.experiment.id
+    chain.invoke({"i": 2}, {"callbacks": [recorded]})
+    recorded.flush_tracker(finish=True)
+    assert first != second
+    found = traces_by_archive(offline_dir)
+    assert found == {offline_dir / f"{first}.zip": ["1"], offline_dir / f"{second}.zip": ["2"]}
