@@ -10,13 +10,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shlex
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
@@ -37,9 +35,8 @@ from langchain_comet.redact import cover_own_words
 from langchain_comet.runs import COUNTERS, Event, TreeSettings
 from langchain_comet.sampling import TraceSampler
 from langchain_comet.serialize import DEFAULT_MAX_ITEMS, DEFAULT_MAX_TEXT_CHARS, JSON, head
-from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session, new_sink
-from langchain_comet.sink import DEFAULT_MODEL_NAME, CometSink
-from langchain_comet.store import orphaned_sessions
+from langchain_comet.session import DEFAULT_EXIT_TIMEOUT, Session, new_sink, warn_of_orphans
+from langchain_comet.sink import DEFAULT_MODEL_NAME
 from langchain_comet.visualize import STYLES as VISUALIZATION_STYLES
 from langchain_comet.visualize import Visualizer, resolve_pipeline
 
@@ -206,16 +203,7 @@ class CometCallbackHandler(BaseCallbackHandler):
                 logger.info("langchain-comet: recording in this process: %s", why_not)
             # Online, the experiment is created on the connect thread: never waited for here.
             handle = None if experiment is None else ExperimentHandle.of(experiment)
-            sink = new_sink(failures, settings, handle)
-            _warn_of_orphans(sink)
-            self._session = Session(
-                sink,
-                tree,
-                failures,
-                experiment_settings=settings,
-                make_sink=functools.partial(new_sink, failures),
-                exit_timeout=exit_timeout,
-            )
+            self._session = _in_process_session(failures, exit_timeout, settings, tree, handle)
         weakref.finalize(self, self._session.close_soon).atexit = False
         lifecycle.register_fork_aware(self)
 
@@ -891,9 +879,11 @@ def _in_process_session(
     exit_timeout: float | None,
     settings: ExperimentSettings,
     tree: TreeSettings,
+    handle: ExperimentHandle | None = None,
 ) -> Session:
-    """A session in this process: when the recorder process failed."""
-    sink = new_sink(failures, settings)
+    """A session in this process (by default, or when the recorder process failed)."""
+    sink = new_sink(failures, settings, handle)
+    warn_of_orphans(sink)
     return Session(
         sink,
         tree,
@@ -902,24 +892,6 @@ def _in_process_session(
         make_sink=functools.partial(new_sink, failures),
         exit_timeout=exit_timeout,
     )
-
-
-def _warn_of_orphans(sink: CometSink) -> None:
-    """One WARNING if sessions of dead processes wait in this directory to be recovered."""
-    directory = sink.store.manifest.archive_directory
-    try:
-        orphans = orphaned_sessions(Path(directory))
-    except OSError:
-        return
-    if orphans:
-        logger.warning(
-            "langchain-comet: %d session(s) of processes that ended without writing their "
-            "archive (killed, or out of disk space) are in %s; write their archives with: "
-            "langchain-comet recover %s",
-            len(orphans),
-            orphans[0].parent,
-            shlex.quote(directory),
-        )
 
 
 def _start_data(

@@ -38,7 +38,7 @@ from langchain_comet.recorder_wire import (
     write_frame,
 )
 from langchain_comet.runs import Event
-from langchain_comet.session import TICK_INTERVAL, Session, new_sink
+from langchain_comet.session import TICK_INTERVAL, Session, new_sink, warn_of_orphans
 
 logger = logging.getLogger("langchain_comet")
 
@@ -125,6 +125,7 @@ def _open(ident: int, config: SessionConfig, answers: _Answers) -> Session:
     tree = config.tree
     tree.resumes = _RemoteResumes(ident, answers)
     sink = new_sink(failures, config.experiment)
+    warn_of_orphans(sink)
     session = Session(
         sink,
         tree,

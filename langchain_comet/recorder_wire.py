@@ -1,7 +1,7 @@
 """What crosses between the application and its recorder process: frames, and events
 pickled so that the process never needs the application's own code.
 
-Frames are a 4-byte length and a payload. To the process: ``I`` (a session opens: its
+Frames are a length and a payload (spacy_pages.py's). To the process: ``I`` (a session opens: its
 id and :class:`SessionConfig`), ``E`` (a session's events, pickled), ``J`` (a session's
 job: a flush, its end, a call on its experiment). Back: pickled tuples (``ready``,
 ``done``, ``log``, ``settle``).
@@ -14,14 +14,14 @@ import pickle
 import struct
 import types
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from langchain_comet.experiment import ExperimentSettings
 from langchain_comet.runs import DescribedError, Event, TreeSettings, error_info
 from langchain_comet.serialize import EVENT_TEXTS, Converted
+from langchain_comet.spacy_pages import read_bytes, write_bytes
 
 OPEN, EVENTS, JOB = b"I", b"E", b"J"
-_LENGTH = struct.Struct(">I")
 _SESSION = struct.Struct(">I")
 
 # Top-level packages whose classes the process imports as the application does; a value
@@ -64,31 +64,10 @@ class ProcessConfig:
     log_level: int
 
 
-# -- frames ------------------------------------------------------------------------------
+# -- frames: the renderer's (spacy_pages.py, which imports nothing of the package) ---------
 
-
-def write_frame(out: IO[bytes], payload: bytes) -> None:
-    out.write(_LENGTH.pack(len(payload)) + payload)
-
-
-def read_frame(source: IO[bytes]) -> bytes | None:
-    """The next frame, or ``None`` at the end of the input."""
-    head = _read_exactly(source, _LENGTH.size)
-    if head is None:
-        return None
-    (length,) = _LENGTH.unpack(head)
-    return _read_exactly(source, length)
-
-
-def _read_exactly(source: IO[bytes], size: int) -> bytes | None:
-    chunks: list[bytes] = []
-    while size:
-        chunk = source.read(size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+write_frame = write_bytes
+read_frame = read_bytes
 
 
 def tagged(tag: bytes, session: int, payload: bytes) -> bytes:

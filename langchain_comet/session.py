@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from langchain_comet import lifecycle
@@ -22,6 +24,7 @@ from langchain_comet.runs import Event, RunTree, TreeSettings
 from langchain_comet.serialize import JSON
 from langchain_comet.session_summary import SessionSummary
 from langchain_comet.sink import CometSink, open_store
+from langchain_comet.store import orphaned_sessions
 from langchain_comet.worker import Worker
 
 logger = logging.getLogger("langchain_comet")
@@ -355,6 +358,24 @@ def new_sink(
     if handle is None:
         handle = start_experiment(settings, failures)
     return CometSink(handle, failures, open_store(handle, settings, failures))
+
+
+def warn_of_orphans(sink: CometSink) -> None:
+    """One WARNING if sessions of dead processes wait in this directory to be recovered."""
+    directory = sink.store.manifest.archive_directory
+    try:
+        orphans = orphaned_sessions(Path(directory))
+    except OSError:
+        return
+    if orphans:
+        logger.warning(
+            "langchain-comet: %d session(s) of processes that ended without writing their "
+            "archive (killed, or out of disk space) are in %s; write their archives with: "
+            "langchain-comet recover %s",
+            len(orphans),
+            orphans[0].parent,
+            shlex.quote(directory),
+        )
 
 
 def _smaller(a: float | None, b: float | None) -> float | None:

@@ -21,7 +21,7 @@ import struct
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 # Components that no requested style reads, by factory: ``dep`` renders the parse and
 # the tags (the attribute ruler sets POS, and in the small English pipelines one DEP);
@@ -173,24 +173,33 @@ _LENGTH = struct.Struct(">Q")
 
 
 def write_frame(out: BinaryIO, value: Any) -> None:
-    data = json.dumps(value).encode("ascii")  # escapes lone surrogates too
-    out.write(_LENGTH.pack(len(data)) + data)
+    write_bytes(out, json.dumps(value).encode("ascii"))  # escapes lone surrogates too
     out.flush()
 
 
 def read_frame(source: BinaryIO) -> Any:
     """The next frame's value, or ``None`` at the end of the input."""
+    body = read_bytes(source)
+    return None if body is None else json.loads(body)
+
+
+# Frames of bytes: a length and the bytes. Also the recorder process's (recorder_wire.py).
+
+
+def write_bytes(out: IO[bytes], data: bytes) -> None:
+    out.write(_LENGTH.pack(len(data)) + data)
+
+
+def read_bytes(source: IO[bytes]) -> bytes | None:
+    """The next frame's bytes, or ``None`` at the end of the input."""
     head = _read_exactly(source, _LENGTH.size)
     if head is None:
         return None
     (length,) = _LENGTH.unpack(head)
-    body = _read_exactly(source, length)
-    if body is None:
-        return None
-    return json.loads(body)
+    return _read_exactly(source, length)
 
 
-def _read_exactly(source: BinaryIO, size: int) -> bytes | None:
+def _read_exactly(source: IO[bytes], size: int) -> bytes | None:
     chunks: list[bytes] = []
     while size:
         chunk = source.read(size)
