@@ -18,6 +18,7 @@ import logging
 import os
 import pickle
 import select
+import signal
 import sys
 import threading
 import time
@@ -99,6 +100,12 @@ class _Input:
 
 
 def main() -> int:
+    # It ends when its input closes: the application's end, however it ends. A SIGTERM
+    # sent to every process of a service (systemd, a container's runtime) must not cut
+    # the final flushes the application is waiting for; lifecycle.py installs no handler
+    # of its own over an ignored signal.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = _Answers(os.fdopen(os.dup(1), "wb", buffering=0))
     os.dup2(2, 1)  # whatever prints goes to standard error, never into the answers
     source = _Input(os.fdopen(0, "rb", buffering=0))

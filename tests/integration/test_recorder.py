@@ -328,3 +328,31 @@ def test_a_reset_makes_handler_experiment_the_new_one(
     assert first != second
     found = traces_by_archive(offline_dir)
     assert found == {offline_dir / f"{first}.zip": ["1"], offline_dir / f"{second}.zip": ["2"]}
+
+
+def test_a_sigterm_to_every_process_of_the_service_still_writes_everything(
+    tmp_path: Path, guarded_env: dict[str, str], stopped_at_end: list[int]
+) -> None:
+    directory = tmp_path / "comet"
+    app = subprocess.Popen(
+        [sys.executable, "-c", KILLED_APP, str(directory)],
+        env={**guarded_env, "PYTHONPATH": os.pathsep.join([guarded_env["PYTHONPATH"], *sys.path])},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stopped_at_end.append(app.pid)
+    assert app.stdout is not None
+    recorder_pid = int(app.stdout.readline())
+    stopped_at_end.append(recorder_pid)
+    for pid in (recorder_pid, app.pid):  # as systemd stops a service: all of its processes
+        os.kill(pid, signal.SIGTERM)
+    assert app.wait(DEADLINE_S) == -signal.SIGTERM  # the application's own end, as without us
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline and _alive(recorder_pid):
+        time.sleep(0.1)
+    assert not _alive(recorder_pid)
+    # One archive: the process finished what the application asked of it, and was not cut
+    # short (which would have sent the application to its own experiment).
+    found = traces_by_archive(directory)
+    assert len(found) == 1
+    assert sorted(int(i) for i in next(iter(found.values()))) == list(range(60))
