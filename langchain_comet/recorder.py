@@ -202,6 +202,7 @@ class RecorderSession:
         # Held while the in-process session is made: what goes to it waits for it.
         self.failing = threading.Lock()
         self.failed: str | None = None
+        self._made_here = False  # the in-process session was made (or its making failed)
 
     # -- what the handler asks ----------------------------------------------------------
 
@@ -214,15 +215,16 @@ class RecorderSession:
 
     @property
     def experiment(self) -> Any:
-        fallback = self.fallback
+        if self.failed is None:
+            return self._remote
+        fallback = self._here()
         return self._remote if fallback is None else fallback.experiment
 
     def experiment_info(self) -> dict[str, Any]:
         """The experiment's id and offline directory, once the process has made it (an
         online one may still be being created when the session opens: then asked for)."""
         self.ready.wait(READY_TIMEOUT)
-        with self.failing:  # made by now, if the process failed
-            fallback = self.fallback
+        fallback = None if self.failed is None else self._here()
         if fallback is not None:
             experiment = fallback.experiment
             return {
@@ -311,6 +313,9 @@ class RecorderSession:
         if self.fallback is not None:
             return  # the in-process session looks after itself (lifecycle)
         self.settings = child_settings(self.settings, self.info.get("id"), parent_pid, self.pid)
+        if self.failed is not None:
+            self.failing = threading.Lock()  # the parent's threads may have held it
+            return  # the in-process session, when it is made, is the child's own
         parent = self.info
         self._new_state()
         # Until it records (and opens an experiment of its own), its experiment is the
@@ -357,22 +362,32 @@ class RecorderSession:
                 else "",
             )
             self.ready.set()
-            try:
-                self.fallback = self._in_process(self.settings, self.tree_settings)
-            except Exception as exc:
-                self.failures.report("recording in this process", exc)
         for job in waiting:
             self.run_here(job)
 
+    def _here(self, *, make: bool = True) -> Session | None:
+        """The in-process session, failing over first if the link's failure has not
+        reached this session yet (the answers' thread may still be failing others over,
+        or the session's own OPEN frame found the process gone). Made at its first use:
+        a handler that was done when the process died costs no new experiment."""
+        if self.failed is None:
+            self.fail(self._link.failed or "the recorder process stopped taking events")
+        with self.failing:
+            if self.fallback is None and make and not self._made_here:
+                self._made_here = True
+                try:
+                    self.fallback = self._in_process(self.settings, self.tree_settings)
+                except Exception as exc:
+                    self.failures.report("recording in this process", exc)
+            return self.fallback
+
     def record_here(self, event: Event) -> None:
-        with self.failing:  # made by now
-            fallback = self.fallback
+        fallback = self._here()
         if fallback is not None:
             fallback.submit(event)
 
     def run_here(self, job: _Job) -> None:
-        with self.failing:  # made by now
-            fallback = self.fallback
+        fallback = self._here(make=job.kind != "close")
         try:
             if fallback is None:
                 return

@@ -141,8 +141,20 @@ def test_settings_it_cannot_carry_keep_recording_in_the_application(
 
 
 def test_when_the_process_is_killed_recording_goes_on_in_the_application(
-    recorded: CometCallbackHandler, offline_dir: Path, caplog: pytest.LogCaptureFixture
+    recorder: None,
+    make_handler: Callable[..., CometCallbackHandler],
+    offline_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # A handler made earlier, done but not closed, shares the process: its failover,
+    # first in line, must not leave this one's calls with nowhere to go meanwhile.
+    earlier = CometCallbackHandler(offline_directory=str(tmp_path / "earlier"), online=False)
+    (PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])).invoke(
+        {"i": -1}, {"callbacks": [earlier]}
+    )
+    earlier.flush_tracker(finish=True)
+    recorded = make_handler(raise_error=False)
     session = recorded._session
     assert isinstance(session, RecorderSession)
     chain = PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])
@@ -183,6 +195,10 @@ def test_when_the_process_is_killed_recording_goes_on_in_the_application(
     assert later._session._link._process is not None
     assert later._session._link._process.pid != process.pid
     later.flush_tracker(finish=True)
+    # The earlier handler was done: the failover made it no new experiment.
+    earlier._session.close(DEADLINE_S)
+    assert len([p for p in (tmp_path / "earlier").glob("*.zip") if is_whole_archive(p)]) == 1
+    assert len(list((tmp_path / "earlier").glob("*.zip"))) == 1
 
 
 KILLED_APP = textwrap.dedent(
