@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import inspect
 import itertools
 import logging
 import os
@@ -60,6 +62,7 @@ from langchain_comet.recorder_wire import (
     OPEN,
     ProcessConfig,
     SessionConfig,
+    asked,
     pickle_events,
     prepare,
     read_frame,
@@ -152,14 +155,34 @@ class RemoteExperiment:
     def get_key(self) -> str | None:
         return self.id
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
+    def __getattr__(self, name: str) -> Any:
+        """A method of comet_ml's experiment: called there, in order with the events; its
+        result waited for only if it is a getter (``get_name()``, ``get_parameter(...)``).
+        Anything else (``url``, ``project_name``): its value, read there."""
         if name.startswith("_"):
             raise AttributeError(name)
+        if not _is_method(name):
+            return self._session.ask_experiment(name, None)
+        if name.startswith("get_"):
+
+            def get(*args: Any, **kwargs: Any) -> Any:
+                return self._session.ask_experiment(name, (args, kwargs))
+
+            return get
 
         def call(*args: Any, **kwargs: Any) -> None:
             self._session.call_experiment(name, args, kwargs)
 
         return call
+
+
+@functools.cache
+def _is_method(name: str) -> bool:
+    """Whether comet_ml's experiments have a method of this name (else it is a property or
+    an attribute of the instance)."""
+    from comet_ml.experiment import CometExperiment
+
+    return inspect.isfunction(getattr(CometExperiment, name, None))
 
 
 class RecorderSession:
@@ -242,6 +265,16 @@ class RecorderSession:
 
     def call_experiment(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._put(_Job("call", {"method": method, "args": args, "kwargs": kwargs}))
+
+    def ask_experiment(self, name: str, call: tuple[tuple[Any, ...], dict[str, Any]] | None) -> Any:
+        """An attribute of the experiment, or a getter's result, from wherever it is (after
+        the events recorded before it); ``None`` if it cannot come back in time."""
+        job = _Job("ask", {"name": name, "call": call})
+        self._put(job)
+        try:
+            return job.future.result(READY_TIMEOUT)
+        except TimeoutError:
+            return None
 
     def flush(
         self,
@@ -398,6 +431,8 @@ class RecorderSession:
             elif job.kind == "call":
                 a = job.args
                 getattr(fallback.experiment, a["method"])(*a["args"], **a["kwargs"])
+            elif job.kind == "ask":
+                job.future.set_result(asked(fallback.experiment, **job.args))
         except Exception as exc:
             self.failures.report(f"{job.kind} in this process", exc)
         finally:

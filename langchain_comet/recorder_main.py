@@ -34,6 +34,7 @@ from langchain_comet.recorder_wire import (
     OPEN,
     ProcessConfig,
     SessionConfig,
+    asked,
     read_frame,
     untagged,
     write_frame,
@@ -232,6 +233,10 @@ def _job(session: Session, kind: str, args: dict[str, Any]) -> Any:
             session.close_here()
         elif kind == "call":
             getattr(session.experiment, args["method"])(*args["args"], **args["kwargs"])
+        elif kind == "ask":
+            value = asked(session.experiment, **args)
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # it can go back, or None
+            return value
     except Exception as exc:
         session.failures.report(f"{kind} in the recorder process", exc, background=True)
     return None

@@ -171,3 +171,16 @@ def prepare(event: Event) -> Event:
     if isinstance(error, BaseException) and not event.get("control_flow"):
         event["error"] = DescribedError(error_info(error, None))
     return event
+
+
+# -- handler.experiment's questions --------------------------------------------------------
+
+
+def asked(experiment: Any, name: str, call: tuple[tuple[Any, ...], dict[str, Any]] | None) -> Any:
+    """What ``handler.experiment`` asked of the experiment: an attribute's value, or a
+    getter's result (``call`` is its arguments)."""
+    value = getattr(experiment, name)
+    if call is not None:
+        args, kwargs = call
+        value = value(*args, **kwargs)
+    return value

@@ -115,12 +115,25 @@ def test_the_process_writes_the_runs_the_worker_thread_writes(
 
 
 def test_calls_on_handler_experiment_reach_the_processs_experiment(
-    recorded: CometCallbackHandler, finish: Callable[..., Archive]
+    recorder: None,
+    make_handler: Callable[..., CometCallbackHandler],
+    finish: Callable[..., Archive],
 ) -> None:
-    recorded.experiment.log_parameter("release", "2026.12")
+    recorded = make_handler(raise_error=False, project_name="support-bot")
+    assert isinstance(recorded._session, RecorderSession)
+    experiment = recorded.experiment
+    experiment.log_parameter("release", "2026.12")
+    experiment.set_name("nightly")
+    # Getters and attributes are answered by the experiment, after the calls before them.
+    assert experiment.get_parameter("release") == "2026.12"
+    assert experiment.get_name() == "nightly"
+    assert experiment.project_name == "support-bot"
+    assert experiment.alive is True
+    assert experiment.get_callback("no-such-framework") is None  # comet_ml's own answer
     archive = finish(recorded)
     assert archive.parameters()["release"] == "2026.12"
     assert recorded.experiment.id == archive.experiment_id
+    assert experiment.alive is False  # ended by flush_tracker(finish=True)
 
 
 def test_interrupts_and_resumes_across_the_process(
@@ -155,6 +168,7 @@ def test_when_the_process_is_killed_recording_goes_on_in_the_application(
     )
     earlier.flush_tracker(finish=True)
     recorded = make_handler(raise_error=False)
+    stand_in = recorded.experiment
     session = recorded._session
     assert isinstance(session, RecorderSession)
     chain = PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])
@@ -168,7 +182,10 @@ def test_when_the_process_is_killed_recording_goes_on_in_the_application(
         process.wait(DEADLINE_S)
         for i in range(3, 6):
             chain.invoke({"i": i}, {"callbacks": [recorded]})
+        # The stand-in taken before the kill asks the experiment in this process now.
+        assert stand_in.alive is True and stand_in.get_key() == recorded.experiment.get_key()
         recorded.flush_tracker(finish=True)
+        assert stand_in.alive is False and recorded.experiment is not stand_in
     assert "the recorder process ended (exit code -9)" in caplog.text
     assert "recording goes on in this process" in caplog.text
     # The calls after the kill are in the application's own experiment's archive; what
