@@ -221,6 +221,7 @@ class RecorderSession:
         self.opened = False  # its OPEN frame is sent
         self.waiting: list[_Job] = []  # sent, not answered yet
         self.info: dict[str, Any] = {}
+        self.finished = False  # an experiment was finished: its successor's id is asked for
         self.ready = threading.Event()
         # Held while the in-process session is made: what goes to it waits for it.
         self.failing = threading.Lock()
@@ -254,7 +255,7 @@ class RecorderSession:
                 "id": getattr(experiment, "id", None),
                 "offline_directory": getattr(experiment, "offline_directory", None),
             }
-        if self.info.get("id") is None and self.failed is None:
+        if (self.info.get("id") is None or self.finished) and self.failed is None:
             job = _Job("describe", {})
             self._put(job)
             with contextlib.suppress(TimeoutError):
@@ -289,6 +290,8 @@ class RecorderSession:
         """As :meth:`Session.flush`, done in the process."""
         if tree_settings is not None:
             self.tree_settings = tree_settings
+        # After it, the next event opens a new experiment in the process: asked from now on.
+        self.finished = self.finished or finish
         args = {
             "model": model,
             "finish": finish,

@@ -136,6 +136,23 @@ def test_calls_on_handler_experiment_reach_the_processs_experiment(
     assert experiment.alive is False  # ended by flush_tracker(finish=True)
 
 
+def test_after_finish_the_next_event_opens_a_new_experiment(
+    recorded: CometCallbackHandler, offline_dir: Path
+) -> None:
+    chain = PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])
+    chain.invoke({"i": 1}, {"callbacks": [recorded]})
+    first = recorded.experiment.id
+    recorded.flush_tracker(finish=True)
+    assert recorded.experiment.id == first  # nothing recorded since
+    chain.invoke({"i": 2}, {"callbacks": [recorded]})
+    second = recorded.experiment.id
+    assert second is not None and second != first
+    recorded.flush_tracker(finish=True)
+    for experiment_id, i in ((first, 1), (second, 2)):
+        runs = Archive(offline_dir / f"{experiment_id}.zip").runs()
+        assert [r["inputs"]["i"] for r in runs if r["parent_run_id"] is None] == [i]
+
+
 def test_interrupts_and_resumes_across_the_process(
     recorded: CometCallbackHandler, finish: Callable[..., Archive]
 ) -> None:
