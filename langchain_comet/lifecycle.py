@@ -30,6 +30,8 @@ import weakref
 from types import FrameType
 from typing import Any, Protocol
 
+from langchain_comet import wakeup
+
 
 class Closable(Protocol):
     """What a session offers this module."""
@@ -144,22 +146,96 @@ def _install_sigterm_handler() -> None:
             return
         signal.signal(signal.SIGTERM, _on_sigterm)
         _sigterm_installed = True
+    wakeup.watch(_on_wakeup)
+
+
+# Set once this process is ending by SIGTERM (our handler ran); the lock orders it with
+# the wakeup watch's nudges (reentrant: a nudge may interrupt the handler waiting for it).
+_ENDING = threading.Event()
+_END_LOCK = threading.RLock()
+# How long the wakeup watch lets the main thread run our handler before nudging it.
+NUDGE_AFTER = 0.5
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Write and end this process's sessions, then die of the signal, as without us.
 
-    The sessions are closed on a helper thread, waited for with a bound: the main thread
-    was interrupted wherever it was and may hold a lock the final flush needs.
+    A helper thread closes the sessions and then ends the process by the signal
+    (``SIGTERM_CLOSE_TIMEOUT`` at most). The main thread waits for it, unless the signal
+    interrupted it inside this package: there it may hold what the close needs (a lock of
+    the worker's, the future of a flush it waits for, a close of its own at exit or in a
+    pool child's finalizer), so it goes on, and the helper ends the process all the same.
+    From here on, a second SIGTERM ends the process at once.
     """
-    closer = threading.Thread(
-        target=close_all, args=(SIGTERM_CLOSE_TIMEOUT,), name="langchain-comet-sigterm"
+    with _END_LOCK:
+        first = not _ENDING.is_set()
+        _ENDING.set()
+        signal.signal(signum, signal.SIG_DFL)
+    if not first:  # a nudge of the wakeup watch that arrived late
+        return
+    ender = threading.Thread(
+        target=_close_then_die, args=(signum,), name="langchain-comet-sigterm", daemon=True
     )
-    closer.daemon = True
+    ender.start()
+    if not _inside_package(frame):
+        ender.join(SIGTERM_CLOSE_TIMEOUT + 5.0)
+        os.kill(os.getpid(), signum)
+
+
+def _close_then_die(signum: int) -> None:
+    closer = threading.Thread(
+        target=close_all, args=(SIGTERM_CLOSE_TIMEOUT,), name="langchain-comet-close", daemon=True
+    )
     closer.start()
     closer.join(SIGTERM_CLOSE_TIMEOUT)
-    signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def _on_wakeup(signum: int) -> None:
+    """On the wakeup watch's thread, for each signal the interpreter saw (``wakeup.py``):
+    if our SIGTERM handler has not run soon after a SIGTERM, the main thread is blocked
+    in C and missed it; a SIGTERM sent to that thread alone interrupts the call, and the
+    handler runs. Should it never run, the sessions are closed here and the process ends.
+    """
+    if signum != signal.SIGTERM:
+        return
+    deadline = time.monotonic() + SIGTERM_CLOSE_TIMEOUT
+    while time.monotonic() < deadline:
+        if _ENDING.wait(NUDGE_AFTER):
+            return
+        with _END_LOCK:
+            if _ENDING.is_set() or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+                return  # handled, or no longer ours to handle
+            main = threading.main_thread().ident
+            if main is None:
+                return
+            signal.pthread_kill(main, signal.SIGTERM)
+    with _END_LOCK:
+        if _ENDING.is_set() or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            return
+        _ENDING.set()
+    _close_then_exit(signum)
+
+
+def _close_then_exit(signum: int) -> None:
+    closer = threading.Thread(
+        target=close_all, args=(SIGTERM_CLOSE_TIMEOUT,), name="langchain-comet-close", daemon=True
+    )
+    closer.start()
+    closer.join(SIGTERM_CLOSE_TIMEOUT)
+    os._exit(128 + signum)  # the shell's code for "ended by this signal"
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _inside_package(frame: FrameType | None) -> bool:
+    """Whether the interrupted thread was running this package's code."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            return True
+        frame = frame.f_back
+    return False
 
 
 # -- fork ---------------------------------------------------------------------------------
@@ -213,8 +289,11 @@ def _after_fork_in_child() -> None:
     Runs inside ``os.fork`` in the child, where only the forking thread exists: no lock
     the parent's threads held may be waited on, so everything here starts afresh.
     """
-    global _LOCK, _sigterm_installed
+    global _LOCK, _sigterm_installed, _ENDING, _END_LOCK
+    wakeup.after_fork_in_child()
     _LOCK = threading.Lock()
+    _ENDING = threading.Event()
+    _END_LOCK = threading.RLock()
     _paused.clear()  # the child's workers are new; the parent's copies stay paused
     for obj in list(_FORK_AWARE):
         # Never fail a fork; at worst the session records nothing in the child.
@@ -247,3 +326,6 @@ def _watch_process_pools() -> None:
 
 def _in_pool_child(util: Any, anchor: _Anchor) -> None:
     util.Finalize(None, close_all, exitpriority=10)
+    # Pool.terminate() SIGTERMs its workers while they wait for a lock it holds forever.
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        wakeup.watch(_on_wakeup)

@@ -40,6 +40,28 @@ chain = (
 """
 
 
+def run_app(
+    args: list[str], env: dict[str, str], timeout: float = 240.0
+) -> subprocess.CompletedProcess[str]:
+    """Run an application in a process group of its own; should it hang (a deadlock, a
+    pool that never ends), the whole group is killed, its forked children with it."""
+    app = subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = app.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(app.pid, signal.SIGKILL)
+        out, err = app.communicate()
+        pytest.fail(f"the application did not end in {timeout:.0f} s:\n{err[-3000:]}")
+    return subprocess.CompletedProcess(args, app.returncode, out, err)
+
+
 def traces_by_archive(directory: Path) -> dict[Path, list[str]]:
     """Each archive in ``directory`` (all must be whole) and the ``i`` of its traces."""
     found = {}
@@ -192,14 +214,7 @@ def test_a_fork_pool_keeps_every_childs_traces_in_the_childs_own_archive(
     directory.mkdir()
     script = tmp_path / "pool_app.py"
     script.write_text(POOL_APP)
-    done = subprocess.run(
-        [sys.executable, str(script), str(directory), ending],
-        env=guarded_env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = run_app([sys.executable, str(script), str(directory), ending], guarded_env)
     assert done.returncode == 0, done.stderr
     assert "FileExistsError" not in done.stderr and "langchain-comet:" not in done.stderr
     found = traces_by_archive(directory)
@@ -263,14 +278,7 @@ def test_children_forked_while_the_worker_is_busy_neither_deadlock_nor_touch_the
     directory.mkdir()
     script = tmp_path / "busy_app.py"
     script.write_text(BUSY_APP)
-    done = subprocess.run(
-        [sys.executable, str(script), str(directory)],
-        env=guarded_env,
-        capture_output=True,
-        text=True,
-        timeout=240,  # a deadlock would hang here
-        check=False,
-    )
+    done = run_app([sys.executable, str(script), str(directory)], guarded_env)
     assert done.returncode == 0, done.stderr
     produced = int(done.stdout.split()[-1])
     found = traces_by_archive(directory)

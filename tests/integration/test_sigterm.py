@@ -103,3 +103,52 @@ def test_an_application_that_wants_no_handler_restores_the_default(tmp_path, gua
     # ...and what the handler recorded up to a second before is on disk for recover.
     assert main(["recover", str(tmp_path)]) == 0
     assert len(traces(tmp_path)) >= 20
+
+
+BLOCKED_APP = """
+import signal, sys, threading
+from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.prompts import PromptTemplate
+from langchain_comet import CometCallbackHandler
+
+handler = CometCallbackHandler(online=False, offline_directory=sys.argv[1])
+chain = PromptTemplate.from_template("q {i}") | FakeListLLM(responses=["a"])
+for i in range(20):
+    chain.invoke({"i": i}, config={"callbacks": [handler]})
+
+def signalled_here():
+    # A process's signal goes to whichever of its threads the kernel picks: this one,
+    # while the main thread sleeps in C, where Python cannot run its handler.
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+held = threading.Lock()
+held.acquire()
+threading.Timer(0.5, signalled_here).start()
+print("ready", flush=True)
+held.acquire()  # forever: a pool worker waiting for the lock Pool.terminate() keeps
+"""
+
+
+def test_sigterm_reaches_a_main_thread_blocked_in_c(tmp_path, guarded_env):
+    """A signal handled in C on another thread never wakes the main thread: without the
+    wakeup watch (wakeup.py) this process would wait forever, where without a handler it
+    would have died (it hung ``Pool.terminate()`` about once in sixty runs)."""
+    script = tmp_path / "app.py"
+    script.write_text(BLOCKED_APP)
+    app = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "comet")],
+        env=guarded_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stdout is not None and app.stdout.readline() == "ready\n"
+        _, err = app.communicate(timeout=90)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.communicate()
+    assert app.returncode == -signal.SIGTERM, err
+    roots = traces(tmp_path / "comet")
+    assert sorted(run["inputs"]["i"] for run in roots) == list(range(20))
