@@ -101,6 +101,9 @@ def register_exit_hook(session: Closable, exit_timeout: float | None) -> None:
 
 
 def _close_at_exit(session: weakref.ref[Closable], exit_timeout: float | None) -> None:
+    if _ending:  # a SIGTERM's helper is writing every session: it ends the process
+        _wait_for_the_ender()
+        return
     alive = session()
     if alive is None or alive.closed or alive.pid != os.getpid():
         return
@@ -146,15 +149,26 @@ def _install_sigterm_handler() -> None:
             return
         signal.signal(signal.SIGTERM, _on_sigterm)
         _sigterm_installed = True
-    wakeup.watch(_on_wakeup)
 
 
-# Set once this process is ending by SIGTERM (our handler ran); the lock orders it with
-# the wakeup watch's nudges (reentrant: a nudge may interrupt the handler waiting for it).
-_ENDING = threading.Event()
+# Once this process is ending by SIGTERM: a plain flag, checked and set in one step under
+# a reentrant lock (a nudge of the wakeup watch may interrupt the handler waiting for it;
+# an Event's own lock would not be reentrant), and the thread that ends the process.
+_ending = False
 _END_LOCK = threading.RLock()
-# How long the wakeup watch lets the main thread run our handler before nudging it.
-NUDGE_AFTER = 0.5
+_ender: threading.Thread | None = None
+# The wakeup watch nudges the main thread this often, this many times, before it writes
+# the sessions itself (a container's grace period is often 30 s: the close must fit).
+NUDGE_EVERY = 0.5
+NUDGES = 4
+
+
+def _begin_ending() -> bool:
+    """Whether this call is the first to end the process (the others return at once)."""
+    global _ending
+    with _END_LOCK:
+        first, _ending = not _ending, True
+        return first
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -162,77 +176,98 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
     A helper thread closes the sessions and then ends the process by the signal
     (``SIGTERM_CLOSE_TIMEOUT`` at most). The main thread waits for it, unless the signal
-    interrupted it inside this package: there it may hold what the close needs (a lock of
-    the worker's, the future of a flush it waits for, a close of its own at exit or in a
-    pool child's finalizer), so it goes on, and the helper ends the process all the same.
-    From here on, a second SIGTERM ends the process at once.
+    interrupted it where it waits for the worker or the recorder process: there it may
+    hold what the close needs (the lock of the future it waits for, the worker's state
+    lock), so it goes on, and the helper ends the process all the same; the exit hook
+    waits for the helper if the application ends first. From here on, a second SIGTERM
+    ends the process at once.
     """
-    with _END_LOCK:
-        first = not _ENDING.is_set()
-        _ENDING.set()
-        signal.signal(signum, signal.SIG_DFL)
-    if not first:  # a nudge of the wakeup watch that arrived late
-        return
+    global _ender
+    if not _begin_ending():
+        return  # a nudge of the wakeup watch that arrived late, or a second run
+    signal.signal(signum, signal.SIG_DFL)
     ender = threading.Thread(
         target=_close_then_die, args=(signum,), name="langchain-comet-sigterm", daemon=True
     )
+    _ender = ender
     ender.start()
-    if not _inside_package(frame):
+    if not _waiting_for_us(frame):
         ender.join(SIGTERM_CLOSE_TIMEOUT + 5.0)
         os.kill(os.getpid(), signum)
 
 
 def _close_then_die(signum: int) -> None:
+    _close_within(SIGTERM_CLOSE_TIMEOUT)
+    os.kill(os.getpid(), signum)
+
+
+def _close_within(timeout: float) -> None:
     closer = threading.Thread(
-        target=close_all, args=(SIGTERM_CLOSE_TIMEOUT,), name="langchain-comet-close", daemon=True
+        target=close_all, args=(timeout,), name="langchain-comet-close", daemon=True
     )
     closer.start()
-    closer.join(SIGTERM_CLOSE_TIMEOUT)
-    os.kill(os.getpid(), signum)
+    closer.join(timeout)
+
+
+def _wait_for_the_ender() -> None:
+    """At exit while the process ends by SIGTERM: the helper writes the sessions, then
+    ends the process by the signal."""
+    ender = _ender
+    if ender is not None and ender is not threading.current_thread():
+        ender.join(SIGTERM_CLOSE_TIMEOUT + 5.0)
 
 
 def _on_wakeup(signum: int) -> None:
     """On the wakeup watch's thread, for each signal the interpreter saw (``wakeup.py``):
     if our SIGTERM handler has not run soon after a SIGTERM, the main thread is blocked
     in C and missed it; a SIGTERM sent to that thread alone interrupts the call, and the
-    handler runs. Should it never run, the sessions are closed here and the process ends.
+    handler runs. Should it still not run, the sessions are written here and the process
+    ends (``os._exit``: only the main thread may restore SIGTERM's default action).
     """
     if signum != signal.SIGTERM:
         return
-    deadline = time.monotonic() + SIGTERM_CLOSE_TIMEOUT
-    while time.monotonic() < deadline:
-        if _ENDING.wait(NUDGE_AFTER):
-            return
+    for _ in range(NUDGES):
+        time.sleep(NUDGE_EVERY)
         with _END_LOCK:
-            if _ENDING.is_set() or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            if _ending or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
                 return  # handled, or no longer ours to handle
             main = threading.main_thread().ident
             if main is None:
                 return
             signal.pthread_kill(main, signal.SIGTERM)
-    with _END_LOCK:
-        if _ENDING.is_set() or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
-            return
-        _ENDING.set()
-    _close_then_exit(signum)
-
-
-def _close_then_exit(signum: int) -> None:
-    closer = threading.Thread(
-        target=close_all, args=(SIGTERM_CLOSE_TIMEOUT,), name="langchain-comet-close", daemon=True
-    )
-    closer.start()
-    closer.join(SIGTERM_CLOSE_TIMEOUT)
+    time.sleep(NUDGE_EVERY)
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm or not _begin_ending():
+        return
+    _close_within(SIGTERM_CLOSE_TIMEOUT)
     os._exit(128 + signum)  # the shell's code for "ended by this signal"
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The functions of ours in which the main thread waits for the worker or the recorder
+# process, holding (or about to take) what their threads need to finish the final flush.
+_WAITS = frozenset(
+    {
+        "call",
+        "_enqueue",
+        "_wait_below",
+        "stop",
+        "join",
+        "flush",
+        "close",
+        "close_all",
+        "_close_at_exit",
+        "experiment_info",
+        "ask_experiment",
+    }
+)
 
 
-def _inside_package(frame: FrameType | None) -> bool:
-    """Whether the interrupted thread was running this package's code."""
+def _waiting_for_us(frame: FrameType | None) -> bool:
+    """Whether the interrupted thread was waiting for the worker or the recorder process
+    (the handler's own frames, when a nudge interrupted it, do not count)."""
     while frame is not None:
-        if frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        code = frame.f_code
+        if code.co_filename.startswith(_PACKAGE_DIR) and code.co_name in _WAITS:
             return True
         frame = frame.f_back
     return False
@@ -289,11 +324,10 @@ def _after_fork_in_child() -> None:
     Runs inside ``os.fork`` in the child, where only the forking thread exists: no lock
     the parent's threads held may be waited on, so everything here starts afresh.
     """
-    global _LOCK, _sigterm_installed, _ENDING, _END_LOCK
+    global _LOCK, _sigterm_installed, _ending, _END_LOCK, _ender
     wakeup.after_fork_in_child()
     _LOCK = threading.Lock()
-    _ENDING = threading.Event()
-    _END_LOCK = threading.RLock()
+    _ending, _END_LOCK, _ender = False, threading.RLock(), None
     _paused.clear()  # the child's workers are new; the parent's copies stay paused
     for obj in list(_FORK_AWARE):
         # Never fail a fork; at worst the session records nothing in the child.
@@ -326,6 +360,7 @@ def _watch_process_pools() -> None:
 
 def _in_pool_child(util: Any, anchor: _Anchor) -> None:
     util.Finalize(None, close_all, exitpriority=10)
-    # Pool.terminate() SIGTERMs its workers while they wait for a lock it holds forever.
+    # Pool.terminate() SIGTERMs its workers while they wait for a lock it holds forever:
+    # one that misses the signal (it arrived just before the worker blocked) would hang.
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:
         wakeup.watch(_on_wakeup)

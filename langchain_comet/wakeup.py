@@ -9,7 +9,9 @@ C, whatever its threads are doing: a thread of ours reads it there and calls bac
 
 The wakeup fd is one per process. It is taken only while nobody else holds it (an
 asyncio loop with signal handlers does): theirs stays, and a loop that sets one later
-takes it over; the Python handler then works as before, without this thread.
+takes it over; the Python handler then works as before, without this thread. Only
+process-pool children take it (``lifecycle.py``): there the hang was seen, and an
+application's own event loop (Trio warns of a wakeup fd it did not set) is not there.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ lets the signal end the process as it would have.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -106,49 +107,103 @@ def test_an_application_that_wants_no_handler_restores_the_default(tmp_path, gua
 
 
 BLOCKED_APP = """
-import signal, sys, threading
+import multiprocessing, signal, sys, threading
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.prompts import PromptTemplate
 from langchain_comet import CometCallbackHandler
 
 handler = CometCallbackHandler(online=False, offline_directory=sys.argv[1])
 chain = PromptTemplate.from_template("q {i}") | FakeListLLM(responses=["a"])
-for i in range(20):
-    chain.invoke({"i": i}, config={"callbacks": [handler]})
 
 def signalled_here():
     # A process's signal goes to whichever of its threads the kernel picks: this one,
     # while the main thread sleeps in C, where Python cannot run its handler.
     signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
 
-held = threading.Lock()
-held.acquire()
-threading.Timer(0.5, signalled_here).start()
-print("ready", flush=True)
-held.acquire()  # forever: a pool worker waiting for the lock Pool.terminate() keeps
+def pool_worker():
+    for i in range(20):
+        chain.invoke({"i": i}, config={"callbacks": [handler]})
+    held = threading.Lock()
+    held.acquire()
+    threading.Timer(0.5, signalled_here).start()
+    held.acquire()  # forever: as a pool worker waits for the lock Pool.terminate() keeps
+
+if __name__ == "__main__":
+    worker = multiprocessing.get_context("fork").Process(target=pool_worker)
+    worker.start()
+    worker.join(90)
+    print(worker.exitcode, flush=True)
+    if worker.exitcode is None:
+        worker.kill()
 """
 
 
-def test_sigterm_reaches_a_main_thread_blocked_in_c(tmp_path, guarded_env):
+def test_sigterm_reaches_a_pool_worker_blocked_in_c(tmp_path, guarded_env):
     """A signal handled in C on another thread never wakes the main thread: without the
-    wakeup watch (wakeup.py) this process would wait forever, where without a handler it
+    wakeup watch (wakeup.py) this worker would wait forever, where without a handler it
     would have died (it hung ``Pool.terminate()`` about once in sixty runs)."""
     script = tmp_path / "app.py"
     script.write_text(BLOCKED_APP)
+    directory = tmp_path / "comet"
     app = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path / "comet")],
+        [sys.executable, str(script), str(directory)],
         env=guarded_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
-        assert app.stdout is not None and app.stdout.readline() == "ready\n"
-        _, err = app.communicate(timeout=90)
+        out, err = app.communicate(timeout=150)
     finally:
         if app.poll() is None:
-            app.kill()
+            os.killpg(app.pid, signal.SIGKILL)
             app.communicate()
-    assert app.returncode == -signal.SIGTERM, err
-    roots = traces(tmp_path / "comet")
+    assert app.returncode == 0, err
+    assert out.split() == [str(-signal.SIGTERM)], err  # the worker died of the signal
+    roots = [run for path in directory.glob("*.zip") for run in traces(path)]
     assert sorted(run["inputs"]["i"] for run in roots) == list(range(20))
+
+
+WAITING_APP = """
+import os, signal, sys, threading, time
+from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.prompts import PromptTemplate
+from langchain_comet import CometCallbackHandler
+
+def slow_metric(generation, prompt_idx, gen_idx):
+    time.sleep(1.5)  # the worker is busy: flush_tracker() waits for it
+    return {"slow": 1.0}
+
+handler = CometCallbackHandler(
+    online=False, offline_directory=sys.argv[1], custom_metrics=slow_metric
+)
+chain = PromptTemplate.from_template("q {i}") | FakeListLLM(responses=["a"])
+for i in range(3):
+    chain.invoke({"i": i}, config={"callbacks": [handler]})
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+handler.flush_tracker()  # the signal lands while this waits for the worker
+print("flushed", flush=True)
+"""
+
+
+def test_sigterm_during_a_flush_lets_it_finish_then_ends_the_process(tmp_path, guarded_env):
+    """Interrupted while it waits for the worker, the main thread may hold what the final
+    flush needs: it goes on; the application ending first must neither exit 0 nor cut
+    the final flush short."""
+    script = tmp_path / "app.py"
+    script.write_text(WAITING_APP)
+    directory = tmp_path / "comet"
+    done = subprocess.run(
+        [sys.executable, str(script), str(directory)],
+        env=guarded_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stdout.split() == ["flushed"]  # the flush went on after the signal
+    roots = traces(directory)
+    assert sorted(run["inputs"]["i"] for run in roots) == [0, 1, 2]
+    assert all(run["status"] == "success" for run in roots)
