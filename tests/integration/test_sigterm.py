@@ -7,7 +7,6 @@ lets the signal end the process as it would have.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 
 from langchain_comet.archive import Archive, ArchiveError
 from langchain_comet.cli import main
+from tests.integration.test_fork import run_app
 
 pytestmark = [
     pytest.mark.integration,
@@ -145,22 +145,9 @@ def test_sigterm_reaches_a_pool_worker_blocked_in_c(tmp_path, guarded_env):
     script = tmp_path / "app.py"
     script.write_text(BLOCKED_APP)
     directory = tmp_path / "comet"
-    app = subprocess.Popen(
-        [sys.executable, str(script), str(directory)],
-        env=guarded_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = app.communicate(timeout=150)
-    finally:
-        if app.poll() is None:
-            os.killpg(app.pid, signal.SIGKILL)
-            app.communicate()
-    assert app.returncode == 0, err
-    assert out.split() == [str(-signal.SIGTERM)], err  # the worker died of the signal
+    done = run_app([sys.executable, str(script), str(directory)], guarded_env, timeout=150)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(-signal.SIGTERM)], done.stderr  # died of the signal
     roots = [run for path in directory.glob("*.zip") for run in traces(path)]
     assert sorted(run["inputs"]["i"] for run in roots) == list(range(20))
 
@@ -194,14 +181,7 @@ def test_sigterm_during_a_flush_lets_it_finish_then_ends_the_process(tmp_path, g
     script = tmp_path / "app.py"
     script.write_text(WAITING_APP)
     directory = tmp_path / "comet"
-    done = subprocess.run(
-        [sys.executable, str(script), str(directory)],
-        env=guarded_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_app([sys.executable, str(script), str(directory)], guarded_env, timeout=120)
     assert done.returncode == -signal.SIGTERM, done.stderr
     assert done.stdout.split() == ["flushed"]  # the flush went on after the signal
     roots = traces(directory)
