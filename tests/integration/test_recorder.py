@@ -177,18 +177,16 @@ def test_when_the_process_is_killed_recording_goes_on_in_the_application(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    chain = PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])
     # A handler made earlier, done but not closed, shares the process: its failover,
     # first in line, must not leave this one's calls with nowhere to go meanwhile.
     earlier = CometCallbackHandler(offline_directory=str(tmp_path / "earlier"), online=False)
-    (PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])).invoke(
-        {"i": -1}, {"callbacks": [earlier]}
-    )
+    chain.invoke({"i": -1}, {"callbacks": [earlier]})
     earlier.flush_tracker(finish=True)
     recorded = make_handler(raise_error=False)
     stand_in = recorded.experiment
     session = recorded._session
     assert isinstance(session, RecorderSession)
-    chain = PromptTemplate.from_template("{i}") | FakeListLLM(responses=["ok"])
     for i in range(3):
         chain.invoke({"i": i}, {"callbacks": [recorded]})
     recorded.flush_tracker()
